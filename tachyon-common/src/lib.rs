@@ -1,0 +1,214 @@
+//! Types that cross the kernel boundary between `tachyon-ebpf` and `tachyon-user`.
+//!
+//! Every type is `#[repr(C)]` with explicit padding, so both sides agree on the
+//! layout byte for byte. Flags are `u32` bit sets, never `bool`.
+#![no_std]
+
+/// Frames kept per sample. A stack deeper than this is emitted with
+/// [`SAMPLE_TRUNCATED`]. A `SampleRecord` must stay under the 32 KiB limit of
+/// a per-CPU map value.
+pub const MAX_FRAMES: usize = 2000;
+/// Threads visited per interpreter when the thread-state cache misses.
+pub const MAX_THREADS_WALK: u32 = 1024;
+/// Interpreters visited (main interpreter plus sub-interpreters).
+pub const MAX_INTERPRETERS_WALK: u32 = 4;
+/// Version slots in the `PY_OFFSETS` array (one per supported minor version).
+pub const MAX_VERSION_SLOTS: u32 = 32;
+/// Bytes of a frame read in one `bpf_probe_read_user`.
+pub const FRAME_BUF_SIZE: usize = 128;
+/// Python processes tracked at once.
+pub const MAX_PROCESSES: u32 = 8192;
+/// Per-thread cache entries mapping a thread to its `PyThreadState`.
+pub const MAX_THREAD_CACHE: u32 = 65536;
+
+/// `PyOffsets::flags`: the thread state holds a `_PyCFrame*`; the current frame
+/// is read through it at `cframe_current` (3.11, 3.12).
+pub const OFFSETS_CFRAME: u32 = 1 << 0;
+/// `PyOffsets::flags`: the frame holds an instruction pointer (3.11+); the index
+/// is `(ptr - code - code_adaptive) / 2`. Without it the frame holds `f_lasti`.
+pub const OFFSETS_INSTR_PTR: u32 = 1 << 1;
+/// `PyOffsets::flags`: the frame has an `owner` byte at `frame_owner` (3.11+).
+pub const OFFSETS_OWNER: u32 = 1 << 2;
+
+/// Per-version layout knowledge, written by userspace into `PY_OFFSETS`.
+/// All offsets are in bytes. The eBPF program never branches on a version:
+/// it only follows this table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PyOffsets {
+    /// `_PyRuntime + x` → `PyInterpreterState*` (interpreters.head).
+    pub runtime_interp_head: u32,
+    /// `PyInterpreterState + x` → next interpreter.
+    pub interp_next: u32,
+    /// `PyInterpreterState + x` → first `PyThreadState*`.
+    pub interp_threads_head: u32,
+    /// `PyThreadState + x` → next thread state.
+    pub tstate_next: u32,
+    /// `PyThreadState + x` → `thread_id` (`pthread_self()`, equals fsbase on x86_64).
+    pub tstate_thread_id: u32,
+    /// `PyThreadState + x` → top frame pointer (or `_PyCFrame*` with [`OFFSETS_CFRAME`]).
+    pub tstate_frame: u32,
+    /// `_PyCFrame + x` → current frame, with [`OFFSETS_CFRAME`].
+    pub cframe_current: u32,
+    /// Frame + x → previous (calling) frame.
+    pub frame_previous: u32,
+    /// Frame + x → code object (possibly tagged; see `code_ptr_mask`).
+    pub frame_code: u32,
+    /// Frame + x → `f_lasti` (i32) or instruction pointer (u64, [`OFFSETS_INSTR_PTR`]).
+    pub frame_instr: u32,
+    /// Frame + x → owner byte, with [`OFFSETS_OWNER`].
+    pub frame_owner: u32,
+    /// Bytes of each frame to read (≤ [`FRAME_BUF_SIZE`]).
+    pub frame_read_size: u32,
+    /// Frames whose owner is ≥ this are not Python frames: skipped, walk goes on.
+    pub owner_skip_min: u32,
+    /// Code object + x → first code unit (`co_code_adaptive`).
+    pub code_adaptive: u32,
+    /// Code object + x → `co_name` pointer, part of the fingerprint.
+    pub code_name: u32,
+    /// Code object + x → a u32 that tells code objects apart (`co_version` on
+    /// 3.12+, `co_firstlineno` before), part of the fingerprint.
+    pub code_fp_field: u32,
+    /// `str + x` → the cached hash of a `str` (`co_name`'s hash is part of
+    /// the fingerprint, so a recycled address with another name never matches).
+    pub str_hash: u32,
+    /// `OFFSETS_*` bits.
+    pub flags: u32,
+    /// Mask applied to the code pointer (clears `_PyStackRef` tag bits on 3.14+).
+    pub code_ptr_mask: u64,
+}
+
+/// One profiled process, written by userspace into `PY_PROCS` keyed by tgid.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Address of `_PyRuntime` in the process.
+    pub runtime_addr: u64,
+    /// Index into `PY_OFFSETS`.
+    pub version_slot: u32,
+    pub _pad: u32,
+}
+
+/// Global configuration, entry 0 of the `CONFIG` array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `task_struct + x` → `thread.fsbase` (from vmlinux BTF).
+    pub task_fsbase: u32,
+    /// Offset of `child_pid` in the `sched_process_fork` tracepoint record
+    /// (from its `format` file; it differs between kernels).
+    pub fork_child_pid: u32,
+}
+
+/// Ring buffer record kinds (first u32 of every record).
+pub const EVENT_SAMPLE: u32 = 1;
+/// A process called exec(); userspace decides whether it is Python.
+pub const EVENT_EXEC: u32 = 2;
+/// A thread group leader exited.
+pub const EVENT_EXIT: u32 = 3;
+/// A tracked Python process forked a new process.
+pub const EVENT_FORK: u32 = 4;
+
+/// `SampleHeader::flags`: the stack was deeper than [`MAX_FRAMES`].
+pub const SAMPLE_TRUNCATED: u32 = 1 << 0;
+/// `SampleHeader::flags`: a frame could not be read; the stack ends early.
+pub const SAMPLE_READ_ERROR: u32 = 1 << 1;
+/// `SampleHeader::flags`: the thread was on CPU (perf tick).
+pub const SAMPLE_ON_CPU: u32 = 1 << 2;
+
+/// Header of an [`EVENT_SAMPLE`] record, followed by `nframes` [`Frame`]s,
+/// leaf first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SampleHeader {
+    pub kind: u32,
+    pub flags: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub cpu: u32,
+    pub nframes: u32,
+    /// `bpf_ktime_get_ns()` at the sample.
+    pub ktime_ns: u64,
+    /// The `PyThreadState*` of the thread.
+    pub tstate: u64,
+}
+
+/// One Python frame as the kernel saw it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// Address of the code object.
+    pub code: u64,
+    /// Instruction index: `f_lasti` as stored (≤3.10) or code-unit index (3.11+).
+    pub lasti: i32,
+    /// Fingerprint of the code object (see [`fingerprint`]); 0 if unreadable.
+    pub fingerprint: u32,
+}
+
+/// The per-CPU scratch record a sample is built in before it is copied into
+/// the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SampleRecord {
+    pub header: SampleHeader,
+    pub frames: [Frame; MAX_FRAMES],
+}
+
+/// A process lifecycle record ([`EVENT_EXEC`], [`EVENT_EXIT`], [`EVENT_FORK`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcEvent {
+    pub kind: u32,
+    pub pid: u32,
+    /// Parent tgid for [`EVENT_FORK`], else 0.
+    pub parent: u32,
+    pub _pad: u32,
+    pub ktime_ns: u64,
+}
+
+/// Counters in the per-CPU `COUNTERS` array (indices).
+pub mod counter {
+    /// perf ticks that hit a tracked Python process.
+    pub const TICKS: u32 = 0;
+    /// Samples written to the ring buffer.
+    pub const EMITTED: u32 = 1;
+    /// Samples lost because the ring buffer was full.
+    pub const LOST: u32 = 2;
+    /// Ticks whose thread had no `PyThreadState` (native thread, not started).
+    pub const NO_TSTATE: u32 = 3;
+    /// Samples with a frame that could not be read.
+    pub const READ_ERRORS: u32 = 4;
+    /// Samples truncated at `MAX_FRAMES`.
+    pub const TRUNCATED: u32 = 5;
+    /// Lifecycle events lost because the ring buffer was full.
+    pub const EVENTS_LOST: u32 = 6;
+    /// Thread-state cache misses (thread list walks).
+    pub const TSTATE_WALKS: u32 = 7;
+    pub const COUNT: u32 = 8;
+}
+
+/// Fingerprint of a code object from its `co_name` pointer, the hash of that
+/// name and one u32 field; computed identically in the kernel and in
+/// userspace. Never 0 for a readable object.
+#[inline(always)]
+pub fn fingerprint(name_ptr: u64, name_hash: u64, field: u32) -> u32 {
+    let x = name_ptr ^ name_hash.rotate_left(17) ^ ((field as u64) << 32 | field as u64);
+    let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let h = (x >> 32) as u32 ^ x as u32;
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all these types are #[repr(C)], Copy, contain only integers and
+    // have no implicit padding, so any bit pattern is a valid value.
+    unsafe impl aya::Pod for super::PyOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ProcInfo {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Config {}
+}

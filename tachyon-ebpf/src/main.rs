@@ -1,0 +1,445 @@
+//! Kernel side of tachyon-bpf.
+//!
+//! `sample` runs on every cpu-clock tick. For a thread of a tracked Python
+//! process it finds the thread's `PyThreadState` (cache, else a walk of the
+//! interpreter's thread list matching `thread_id == fsbase`), walks the frame
+//! chain with the offsets userspace wrote into `PY_OFFSETS`, and sends
+//! `(code, lasti, fingerprint)` per frame through the `EVENTS` ring buffer.
+//! The tracepoint programs report exec, fork and exit so userspace can follow
+//! processes as they come and go.
+//!
+//! Nothing here knows a Python version, a symbol name or a line table.
+#![no_std]
+#![no_main]
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        generated::{bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output},
+    },
+    macros::{map, perf_event, tracepoint},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::{PerfEventContext, TracePointContext},
+};
+use tachyon_common::{
+    counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
+    SampleRecord, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, FRAME_BUF_SIZE, MAX_FRAMES,
+    MAX_INTERPRETERS_WALK, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS,
+    OFFSETS_CFRAME, OFFSETS_INSTR_PTR, OFFSETS_OWNER, SAMPLE_ON_CPU, SAMPLE_READ_ERROR,
+    SAMPLE_TRUNCATED,
+};
+
+#[map]
+static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+#[map]
+static PY_OFFSETS: Array<PyOffsets> = Array::with_max_entries(MAX_VERSION_SLOTS, 0);
+#[map]
+static PY_PROCS: HashMap<u32, ProcInfo> = HashMap::with_max_entries(MAX_PROCESSES, 0);
+/// (tgid << 32 | tid) → `PyThreadState*`, revalidated on every hit.
+#[map]
+static TSTATE_CACHE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
+#[map]
+static SCRATCH: PerCpuArray<SampleRecord> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static WALK: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(64 * 1024 * 1024, 0);
+
+/// Per-CPU state of one sample's walk, shared with the `bpf_loop` callbacks.
+#[repr(C)]
+struct WalkState {
+    off: PyOffsets,
+    /// Next frame to read (0: done).
+    frame: u64,
+    /// Thread-list cursor, then the thread state found (0: none).
+    tstate: u64,
+    fsbase: u64,
+    /// Code pointer of the previous frame and its fingerprint (recursion
+    /// repeats the same code object; its fingerprint is read once).
+    last_code: u64,
+    last_fp: u32,
+    nframes: u32,
+    flags: u32,
+    found: u32,
+    buf: [u8; FRAME_BUF_SIZE],
+}
+
+#[inline(always)]
+fn count(idx: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(idx) {
+        // SAFETY: the pointer comes from a per-CPU array lookup and is valid
+        // for this CPU for the duration of the program.
+        unsafe { *c += 1 };
+    }
+}
+
+/// Reads a `T` from user memory; `None` on fault.
+#[inline(always)]
+fn read_user<T: Copy>(addr: u64) -> Option<T> {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the helper writes at most size_of::<T>() bytes into `v` and
+    // reports faults through its return value instead of crashing.
+    let r = unsafe {
+        bpf_probe_read_user(
+            v.as_mut_ptr() as *mut c_void,
+            core::mem::size_of::<T>() as u32,
+            addr as *const c_void,
+        )
+    };
+    if r == 0 {
+        // SAFETY: the helper succeeded, so every byte of `v` was written.
+        Some(unsafe { v.assume_init() })
+    } else {
+        None
+    }
+}
+
+/// Reads a `T` at a userspace-supplied offset inside the frame buffer,
+/// bounds-checked for the verifier.
+#[inline(always)]
+fn buf_read<T: Copy>(buf: &[u8; FRAME_BUF_SIZE], off: u32) -> Option<T> {
+    let off = off as usize;
+    if off > FRAME_BUF_SIZE - core::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: `off + size_of::<T>() <= FRAME_BUF_SIZE` was checked above, and
+    // `read_unaligned` has no alignment requirement.
+    Some(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(off) as *const T) })
+}
+
+/// `bpf_loop` callback: one step of the thread-list walk.
+extern "C" fn thread_step(_index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(st) = WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU map value, valid for this program run; no other
+    // program touches this CPU's value concurrently.
+    let st = unsafe { &mut *st };
+    let cur = st.tstate;
+    if cur == 0 {
+        return 1;
+    }
+    let Some(tid) = read_user::<u64>(cur + st.off.tstate_thread_id as u64) else {
+        st.tstate = 0;
+        return 1;
+    };
+    if tid == st.fsbase {
+        st.found = 1;
+        return 1;
+    }
+    st.tstate = read_user::<u64>(cur + st.off.tstate_next as u64).unwrap_or(0);
+    0
+}
+
+/// `bpf_loop` callback: reads one frame and appends it to the sample.
+extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
+    let (Some(st), Some(rec)) = (WALK.get_ptr_mut(0), SCRATCH.get_ptr_mut(0)) else {
+        return 1;
+    };
+    // SAFETY: per-CPU map values, valid for this program run and used by
+    // this CPU only.
+    let (st, rec) = unsafe { (&mut *st, &mut *rec) };
+    let frame = st.frame;
+    if frame == 0 {
+        return 1;
+    }
+    // Masked (not compared) so the verifier sees the bound: sizes are < 128.
+    let size = st.off.frame_read_size & (FRAME_BUF_SIZE as u32 - 1);
+    if size == 0 {
+        return 1;
+    }
+    // SAFETY: `size < FRAME_BUF_SIZE`, the destination buffer's length.
+    let r = unsafe {
+        bpf_probe_read_user(
+            st.buf.as_mut_ptr() as *mut c_void,
+            size,
+            frame as *const c_void,
+        )
+    };
+    if r != 0 {
+        st.flags |= SAMPLE_READ_ERROR;
+        return 1;
+    }
+    let prev = buf_read::<u64>(&st.buf, st.off.frame_previous).unwrap_or(0);
+    st.frame = prev;
+    if st.off.flags & OFFSETS_OWNER != 0 {
+        let owner = buf_read::<u8>(&st.buf, st.off.frame_owner).unwrap_or(0) as u32;
+        if owner >= st.off.owner_skip_min {
+            // Shim / C-stack / interpreter-owned frame: not Python, keep walking.
+            return 0;
+        }
+    }
+    let code = buf_read::<u64>(&st.buf, st.off.frame_code).unwrap_or(0) & st.off.code_ptr_mask;
+    if code == 0 {
+        return 0;
+    }
+    let lasti = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
+        let ptr = buf_read::<u64>(&st.buf, st.off.frame_instr).unwrap_or(0);
+        let start = code.wrapping_add(st.off.code_adaptive as u64);
+        ((ptr.wrapping_sub(start) as i64) / 2) as i32
+    } else {
+        buf_read::<i32>(&st.buf, st.off.frame_instr).unwrap_or(-1)
+    };
+    let fp = if code == st.last_code {
+        st.last_fp
+    } else {
+        let name = read_user::<u64>(code + st.off.code_name as u64).unwrap_or(0);
+        let hash = read_user::<u64>(name + st.off.str_hash as u64);
+        let field = read_user::<u32>(code + st.off.code_fp_field as u64);
+        let fp = match (name, hash, field) {
+            (0, _, _) => 0,
+            (n, Some(h), Some(f)) => fingerprint(n, h, f),
+            _ => 0,
+        };
+        st.last_code = code;
+        st.last_fp = fp;
+        fp
+    };
+    let n = st.nframes as usize;
+    if n >= MAX_FRAMES {
+        st.flags |= SAMPLE_TRUNCATED;
+        return 1;
+    }
+    rec.frames[n] = Frame {
+        code,
+        lasti,
+        fingerprint: fp,
+    };
+    st.nframes += 1;
+    0
+}
+
+/// Reads a field of the per-CPU walk state that a `bpf_loop` callback may
+/// have written (volatile: the compiler cannot see the callback's writes).
+macro_rules! shared_get {
+    ($st:expr, $field:ident) => {
+        // SAFETY: `$st` points at this CPU's WALK map value.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*$st).$field)) }
+    };
+}
+
+/// Writes a field of the per-CPU walk state before a `bpf_loop` callback
+/// reads it.
+macro_rules! shared_set {
+    ($st:expr, $field:ident, $v:expr) => {
+        // SAFETY: `$st` points at this CPU's WALK map value.
+        unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*$st).$field), $v) }
+    };
+}
+
+/// Finds the `PyThreadState*` of the current thread, or 0.
+#[inline(always)]
+fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsbase: u64) -> u64 {
+    if let Some(p) = TSTATE_CACHE.get_ptr(key) {
+        // SAFETY: pointer from a successful map lookup.
+        let ts = unsafe { *p };
+        if read_user::<u64>(ts + off.tstate_thread_id as u64) == Some(fsbase) {
+            return ts;
+        }
+    }
+    count(counter::TSTATE_WALKS);
+    let mut interp = read_user::<u64>(runtime + off.runtime_interp_head as u64).unwrap_or(0);
+    let mut i = 0;
+    while i < MAX_INTERPRETERS_WALK {
+        if interp == 0 {
+            break;
+        }
+        let head = read_user::<u64>(interp + off.interp_threads_head as u64).unwrap_or(0);
+        shared_set!(st, tstate, head);
+        shared_set!(st, found, 0);
+        // SAFETY: `thread_step` is a valid bpf_loop callback; it takes no context.
+        unsafe {
+            bpf_loop(
+                MAX_THREADS_WALK,
+                thread_step as *mut c_void,
+                core::ptr::null_mut(),
+                0,
+            )
+        };
+        let ts = shared_get!(st, tstate);
+        if shared_get!(st, found) != 0 && ts != 0 {
+            let _ = TSTATE_CACHE.insert(key, ts, 0);
+            return ts;
+        }
+        interp = read_user::<u64>(interp + off.interp_next as u64).unwrap_or(0);
+        i += 1;
+    }
+    0
+}
+
+#[perf_event]
+pub fn sample(_ctx: PerfEventContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // SAFETY: plain map lookup; the value is copied out.
+    let Some(proc_info) = (unsafe { PY_PROCS.get(tgid) }).copied() else {
+        return 0;
+    };
+    count(counter::TICKS);
+    let (Some(cfg), Some(off), Some(st), Some(rec)) = (
+        CONFIG.get(0),
+        PY_OFFSETS.get(proc_info.version_slot),
+        WALK.get_ptr_mut(0),
+        SCRATCH.get_ptr_mut(0),
+    ) else {
+        return 0;
+    };
+    let off = *off;
+    shared_set!(st, off, off);
+    // SAFETY: bpf_get_current_task has no preconditions.
+    let task = unsafe { bpf_get_current_task() };
+    let mut fsbase: u64 = 0;
+    // SAFETY: reads 8 bytes of the current task_struct at an offset taken
+    // from vmlinux BTF; faults are reported through the return value.
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            &mut fsbase as *mut u64 as *mut c_void,
+            8,
+            (task + cfg.task_fsbase as u64) as *const c_void,
+        )
+    };
+    if r != 0 || fsbase == 0 {
+        count(counter::NO_TSTATE);
+        return 0;
+    }
+    shared_set!(st, fsbase, fsbase);
+    let tstate = find_tstate(st, &off, pid_tgid, proc_info.runtime_addr, fsbase);
+    if tstate == 0 {
+        count(counter::NO_TSTATE);
+        return 0;
+    }
+    let mut top = read_user::<u64>(tstate + off.tstate_frame as u64).unwrap_or(0);
+    if off.flags & OFFSETS_CFRAME != 0 && top != 0 {
+        top = read_user::<u64>(top + off.cframe_current as u64).unwrap_or(0);
+    }
+    shared_set!(st, frame, top);
+    shared_set!(st, nframes, 0);
+    shared_set!(st, flags, SAMPLE_ON_CPU);
+    shared_set!(st, last_code, 0);
+    shared_set!(st, last_fp, 0);
+    // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
+    unsafe {
+        bpf_loop(
+            MAX_FRAMES as u32 + 1,
+            frame_step as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    let mut flags = shared_get!(st, flags);
+    if shared_get!(st, frame) != 0 && flags & SAMPLE_READ_ERROR == 0 {
+        flags |= SAMPLE_TRUNCATED;
+    }
+    if flags & SAMPLE_TRUNCATED != 0 {
+        count(counter::TRUNCATED);
+    }
+    if flags & SAMPLE_READ_ERROR != 0 {
+        count(counter::READ_ERRORS);
+    }
+    let mut n = shared_get!(st, nframes) as usize;
+    if n > MAX_FRAMES {
+        n = MAX_FRAMES;
+    }
+    let header = SampleHeader {
+        kind: EVENT_SAMPLE,
+        flags,
+        pid: tgid,
+        tid: pid_tgid as u32,
+        // SAFETY: helper without arguments.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        nframes: n as u32,
+        // SAFETY: helper without arguments.
+        ktime_ns: unsafe { bpf_ktime_get_ns() },
+        tstate,
+    };
+    // SAFETY: `rec` points at this CPU's SCRATCH map value.
+    unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };
+    let size = core::mem::size_of::<SampleHeader>() + n * core::mem::size_of::<Frame>();
+    // SAFETY: `size` is at most size_of::<SampleRecord>(), the size of the
+    // map value `rec` points to.
+    let r = unsafe {
+        bpf_ringbuf_output(
+            &EVENTS as *const RingBuf as *mut c_void,
+            rec as *mut c_void,
+            size as u64,
+            0,
+        )
+    };
+    if r == 0 {
+        count(counter::EMITTED);
+    } else {
+        count(counter::LOST);
+    }
+    0
+}
+
+#[inline(always)]
+fn emit_proc_event(kind: u32, pid: u32, parent: u32) {
+    let ev = ProcEvent {
+        kind,
+        pid,
+        parent,
+        _pad: 0,
+        // SAFETY: helper without arguments.
+        ktime_ns: unsafe { bpf_ktime_get_ns() },
+    };
+    if EVENTS.output::<ProcEvent>(&ev, 0).is_err() {
+        count(counter::EVENTS_LOST);
+    }
+}
+
+#[tracepoint]
+pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    emit_proc_event(EVENT_EXEC, tgid, 0);
+    0
+}
+
+#[tracepoint]
+pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    if tgid != pid_tgid as u32 {
+        return 0;
+    }
+    // SAFETY: plain map lookup.
+    if unsafe { PY_PROCS.get(tgid) }.is_some() {
+        emit_proc_event(EVENT_EXIT, tgid, 0);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // SAFETY: plain map lookup.
+    if unsafe { PY_PROCS.get(parent) }.is_none() {
+        return 0;
+    }
+    let Some(cfg) = CONFIG.get(0) else {
+        return 0;
+    };
+    // SAFETY: reads a pid_t from the tracepoint record at the offset its
+    // format file gives; faults are reported through the Result.
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(cfg.fork_child_pid as usize) }) else {
+        return 0;
+    };
+    emit_proc_event(EVENT_FORK, child as u32, parent);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: eBPF programs cannot panic at run time; the verifier rejects
+    // any path that could reach here.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[no_mangle]
+#[link_section = "license"]
+pub static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,159 @@
+//! Loading the eBPF programs, attaching them, and the maps userspace writes.
+
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::{PerfEvent, TracePoint};
+use aya::util::online_cpus;
+use aya::{Ebpf, EbpfLoader};
+use tachyon_common::{counter, Config, ProcInfo, PyOffsets, MAX_VERSION_SLOTS};
+
+use crate::python::layout::{version_slot, LAYOUTS};
+
+/// The kernel object built by `cargo xtask build-ebpf` (see build.rs).
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("TACHYON_EBPF_OBJECT"));
+
+/// Why the kernel side could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("loading the eBPF object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("eBPF object has no {0}")]
+    Missing(&'static str),
+    #[error("cannot list online CPUs: {0}")]
+    Cpus(std::io::Error),
+}
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
+    move |source| BpfError::Map { name, source }
+}
+
+fn prog_err(name: &'static str) -> impl Fn(aya::programs::ProgramError) -> BpfError {
+    move |source| BpfError::Program { name, source }
+}
+
+/// The loaded and attached sampler.
+pub struct Sampler {
+    /// Keeps programs and links alive.
+    _ebpf: Ebpf,
+    procs: BpfHashMap<MapData, u32, ProcInfo>,
+    counters: PerCpuArray<MapData, u64>,
+    events: Option<RingBuf<MapData>>,
+    /// Number of CPUs the perf program is attached on.
+    pub cpus: usize,
+}
+
+impl Sampler {
+    /// Loads the programs, writes the offset tables and configuration, and
+    /// attaches the sampler on every online CPU at `rate_hz`.
+    pub fn start(config: Config, rate_hz: u64) -> Result<Self, BpfError> {
+        let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+
+        let mut offsets: Array<_, PyOffsets> = Array::try_from(
+            ebpf.take_map("PY_OFFSETS")
+                .ok_or(BpfError::Missing("PY_OFFSETS"))?,
+        )
+        .map_err(map_err("PY_OFFSETS"))?;
+        for l in LAYOUTS {
+            let slot = version_slot(l.minor);
+            if slot < MAX_VERSION_SLOTS {
+                offsets
+                    .set(slot, l.kernel, 0)
+                    .map_err(map_err("PY_OFFSETS"))?;
+            }
+        }
+        let mut cfg: Array<_, Config> =
+            Array::try_from(ebpf.take_map("CONFIG").ok_or(BpfError::Missing("CONFIG"))?)
+                .map_err(map_err("CONFIG"))?;
+        cfg.set(0, config, 0).map_err(map_err("CONFIG"))?;
+
+        let procs = BpfHashMap::try_from(
+            ebpf.take_map("PY_PROCS")
+                .ok_or(BpfError::Missing("PY_PROCS"))?,
+        )
+        .map_err(map_err("PY_PROCS"))?;
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map("COUNTERS")
+                .ok_or(BpfError::Missing("COUNTERS"))?,
+        )
+        .map_err(map_err("COUNTERS"))?;
+        let events = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or(BpfError::Missing("EVENTS"))?)
+            .map_err(map_err("EVENTS"))?;
+
+        for name in [
+            "sched_process_exec",
+            "sched_process_exit",
+            "sched_process_fork",
+        ] {
+            let tp: &mut TracePoint = ebpf
+                .program_mut(name)
+                .ok_or(BpfError::Missing("tracepoint program"))?
+                .try_into()
+                .map_err(prog_err("tracepoint"))?;
+            tp.load().map_err(prog_err("tracepoint"))?;
+            tp.attach("sched", name).map_err(prog_err("tracepoint"))?;
+        }
+
+        let sample: &mut PerfEvent = ebpf
+            .program_mut("sample")
+            .ok_or(BpfError::Missing("sample"))?
+            .try_into()
+            .map_err(prog_err("sample"))?;
+        sample.load().map_err(prog_err("sample"))?;
+        let cpus = online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?;
+        for &cpu in &cpus {
+            sample
+                .attach(
+                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                    PerfEventScope::AllProcessesOneCpu { cpu },
+                    SamplePolicy::Frequency(rate_hz),
+                    false,
+                )
+                .map_err(prog_err("sample"))?;
+        }
+        Ok(Self {
+            _ebpf: ebpf,
+            procs,
+            counters,
+            events: Some(events),
+            cpus: cpus.len(),
+        })
+    }
+
+    /// Starts sampling a process.
+    pub fn track(&mut self, pid: u32, info: ProcInfo) -> Result<(), BpfError> {
+        self.procs.insert(pid, info, 0).map_err(map_err("PY_PROCS"))
+    }
+
+    /// Stops sampling a process (it is fine if it was not tracked).
+    pub fn untrack(&mut self, pid: u32) {
+        let _ = self.procs.remove(&pid);
+    }
+
+    /// The ring buffer, taken once by the event loop.
+    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+        self.events.take()
+    }
+
+    /// Counter totals over all CPUs, indexed by `tachyon_common::counter`.
+    pub fn counters(&self) -> [u64; counter::COUNT as usize] {
+        let mut out = [0u64; counter::COUNT as usize];
+        for (i, slot) in out.iter_mut().enumerate() {
+            if let Ok(values) = self.counters.get(&(i as u32), 0) {
+                *slot = values.iter().sum();
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,13 @@
+//! tachyon-bpf: a system-wide eBPF sampling profiler for CPython 3.8–3.15.
+//!
+//! The binary (`src/main.rs`) wires these modules together; each owns one thing.
+
+pub mod bpf;
+pub mod cli;
+pub mod kernel;
+pub mod output;
+pub mod profile;
+pub mod python;
+pub mod record;
+pub mod session;
+pub mod symbolize;

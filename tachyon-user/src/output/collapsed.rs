@@ -1,0 +1,138 @@
+//! Brendan Gregg's folded ("collapsed") stacks.
+//!
+//! One line per distinct stack, frames root first separated by `;`, then a
+//! space and the value:
+//!
+//! ```text
+//! python3.12 (pid 4242);thread (tid 4243);main (app.py:10);work (app.py:20) 42
+//! ```
+//!
+//! The root is the process label, then (with [`WriteOptions::threads`]) the
+//! thread label, then the frame labels. Without `threads`, identical stacks of
+//! different threads of one process are merged into one line.
+//!
+//! The value is the number of samples, except for `wall` profiles, where it is
+//! the summed sample weight in microseconds (rounded; see
+//! [`super::value_unit`]). Lines are ordered by pid, tid, then frame labels.
+//! Labels never contain `;` or newlines (see [`super::sanitize_label`]).
+
+use std::io::Write;
+
+use super::stacks::{fold, folded_line};
+use super::{OutputError, ProfileWriter, WriteOptions};
+use crate::profile::Profile;
+
+/// Writes folded stacks.
+#[derive(Clone, Debug, Default)]
+pub struct CollapsedWriter {
+    options: WriteOptions,
+}
+
+impl CollapsedWriter {
+    pub fn new(options: WriteOptions) -> Self {
+        Self { options }
+    }
+}
+
+impl ProfileWriter for CollapsedWriter {
+    /// An empty profile gives an empty output.
+    fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError> {
+        for (labels, value) in fold(profile, self.options.threads) {
+            writeln!(out, "{}", folded_line(&labels, value))?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::{assert_golden, fixture_profile, small_profile};
+    use crate::output::writer_for;
+    use crate::output::OutputFormat;
+
+    fn render(profile: &Profile, threads: bool) -> String {
+        let mut out = Vec::new();
+        let opts = WriteOptions {
+            threads,
+            title: None,
+        };
+        writer_for(OutputFormat::Collapsed, &opts)
+            .write(profile, &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn golden_fixture() {
+        let p = fixture_profile();
+        assert_golden("fixture.collapsed", render(&p, false).as_bytes());
+    }
+
+    #[test]
+    fn golden_fixture_threads() {
+        let p = fixture_profile();
+        assert_golden("fixture.threads.collapsed", render(&p, true).as_bytes());
+    }
+
+    #[test]
+    fn totals_are_preserved() {
+        let p = fixture_profile();
+        for threads in [false, true] {
+            let text = render(&p, threads);
+            let total: u64 = text
+                .lines()
+                .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(total, p.total_samples());
+        }
+    }
+
+    #[test]
+    fn threads_merge_without_thread_frames() {
+        let p = small_profile("cpu");
+        assert_eq!(
+            render(&p, false),
+            "python3.12 (pid 4242);main (app.py:10);work (app.py:20) 3\n"
+        );
+        assert_eq!(
+            render(&p, true),
+            "python3.12 (pid 4242);thread (tid 4242);main (app.py:10);work (app.py:20) 2\n\
+             python3.12 (pid 4242);thread worker (tid 4243);main (app.py:10);work (app.py:20) 1\n"
+        );
+    }
+
+    #[test]
+    fn wall_mode_uses_microseconds() {
+        // small_profile gives each sample 1.5 ms = 1500 µs.
+        let p = small_profile("wall");
+        assert_eq!(
+            render(&p, false),
+            "python3.12 (pid 4242);main (app.py:10);work (app.py:20) 4500\n"
+        );
+    }
+
+    #[test]
+    fn empty_profile_gives_empty_output() {
+        let p = Profile::default();
+        assert_eq!(render(&p, true), "");
+    }
+
+    #[test]
+    fn output_is_accepted_by_inferno() {
+        let p = fixture_profile();
+        for threads in [false, true] {
+            let text = render(&p, threads);
+            let mut svg = Vec::new();
+            let mut opt = inferno::flamegraph::Options::default();
+            opt.deterministic = true;
+            inferno::flamegraph::from_lines(&mut opt, text.lines(), &mut svg).unwrap();
+            let svg = String::from_utf8(svg).unwrap();
+            let want = format!("total_samples=\"{}\"", p.total_samples());
+            assert!(svg.contains(&want), "missing {want}");
+            let all = format!("<title>all ({} samples, 100%)</title>", p.total_samples());
+            assert!(svg.contains(&all), "missing {all}");
+        }
+    }
+}

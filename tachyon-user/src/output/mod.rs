@@ -1,0 +1,59 @@
+//! Output writers: turn a [`Profile`] into a file format.
+//!
+//! Each format lives in its own module and implements [`ProfileWriter`].
+//! Adding a format means: one module, one [`OutputFormat`] variant, one row
+//! in [`OutputFormat::ALL`], one arm in each of [`OutputFormat::name`],
+//! [`OutputFormat::description`], [`OutputFormat::extensions`] and
+//! [`writer_for`].
+//!
+//! Files are written through [`write_atomically`], so a failed or interrupted
+//! run never leaves a truncated profile behind.
+
+mod atomic;
+mod collapsed;
+mod error;
+mod flamegraph;
+mod format;
+mod stacks;
+
+#[cfg(test)]
+pub(crate) mod fixture;
+
+use std::io::Write;
+
+use crate::profile::Profile;
+
+pub use atomic::write_atomically;
+pub use collapsed::CollapsedWriter;
+pub use error::{OutputError, UnknownFormat};
+pub use flamegraph::FlamegraphWriter;
+pub use format::OutputFormat;
+pub use stacks::{sanitize_label, value_unit, ValueUnit};
+
+/// Renders a profile in one format.
+pub trait ProfileWriter {
+    /// Writes `profile` to `out`. Writers are deterministic: the same profile
+    /// gives the same bytes.
+    fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError>;
+}
+
+/// Options shared by all writers; each writer uses the ones that apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Add a thread frame (`thread NAME (tid N)`) under the process frame.
+    /// Without it, identical stacks of different threads of one process merge.
+    pub threads: bool,
+    /// Title for formats that show one (default `tachyon-bpf`).
+    pub title: Option<String>,
+}
+
+/// Default title of formats that show one.
+pub const DEFAULT_TITLE: &str = "tachyon-bpf";
+
+/// The writer for `format`.
+pub fn writer_for(format: OutputFormat, options: &WriteOptions) -> Box<dyn ProfileWriter> {
+    match format {
+        OutputFormat::Collapsed => Box::new(CollapsedWriter::new(options.clone())),
+        OutputFormat::Flamegraph => Box::new(FlamegraphWriter::new(options.clone())),
+    }
+}

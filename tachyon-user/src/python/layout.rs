@@ -1,0 +1,494 @@
+//! Per-version CPython layouts, as data.
+//!
+//! One row per supported minor version. The kernel part ([`PyOffsets`]) goes
+//! into the `PY_OFFSETS` map; the rest is what userspace needs to read code
+//! objects and strings. Numbers come from `docs/` (measured with `offsetof`
+//! against each interpreter's headers and checked on live processes); 3.13+
+//! rows are also checked at run time against `_Py_DebugOffsets`.
+
+use super::linetable::LineTableFormat;
+use tachyon_common::{PyOffsets, OFFSETS_CFRAME, OFFSETS_INSTR_PTR, OFFSETS_OWNER};
+
+/// Oldest and newest supported minor versions of CPython 3.
+pub const MIN_MINOR: u32 = 8;
+pub const MAX_MINOR: u32 = 15;
+
+/// Where things are in a code object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeLayout {
+    pub filename: u32,
+    pub name: u32,
+    /// `co_qualname` (3.11+).
+    pub qualname: Option<u32>,
+    /// `co_lnotab` (≤3.9) or `co_linetable` (3.10+): a bytes object.
+    pub linetable: u32,
+    pub firstlineno: u32,
+    /// The u32 mixed into the fingerprint (`co_version` 3.12+, else `co_firstlineno`).
+    pub fp_field: u32,
+    /// Bytes to read to cover every field above.
+    pub header_size: u32,
+}
+
+/// Where things are in `str` and `bytes` objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectLayout {
+    /// `PyObject.ob_type`.
+    pub ob_type: u32,
+    /// `PyASCIIObject.hash`.
+    pub unicode_hash: u32,
+    /// `PyASCIIObject.length`.
+    pub unicode_length: u32,
+    /// `PyASCIIObject.state` (u32 bit field).
+    pub unicode_state: u32,
+    /// Data of a compact ASCII string (= sizeof PyASCIIObject).
+    pub unicode_ascii_data: u32,
+    /// Data of a compact non-ASCII string (= sizeof PyCompactUnicodeObject).
+    pub unicode_compact_data: u32,
+    /// `PyVarObject.ob_size` of bytes.
+    pub bytes_size: u32,
+    /// `PyBytesObject.ob_sval`.
+    pub bytes_data: u32,
+}
+
+/// Everything tachyon-bpf knows about one minor version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub minor: u32,
+    pub kernel: PyOffsets,
+    pub code: CodeLayout,
+    pub objects: ObjectLayout,
+    pub linetable: LineTableFormat,
+    /// 3.13+: where, inside `_Py_DebugOffsets` (at the start of
+    /// `_PyRuntime`), the process states the offsets this row assumes.
+    pub debug_offsets: Option<DebugOffsetPositions>,
+}
+
+/// Byte positions of fields inside `_Py_DebugOffsets` (3.13+), so the live
+/// process can confirm the table (measured; docs/cpython-3.14-3.15-measured.md).
+/// `runtime_state.interpreters_head` (40), `interpreter_state.next` (64) and
+/// `.threads_head` (72) sit at the same place in every version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebugOffsetPositions {
+    pub thread_id: u32,
+    pub current_frame: u32,
+    pub frame_previous: u32,
+    pub frame_executable: u32,
+    pub frame_instr_ptr: u32,
+    pub frame_owner: u32,
+    /// `code_object.filename`; name, qualname, linetable and firstlineno follow
+    /// at +8, +16, +24, +32.
+    pub code_filename: u32,
+    pub code_adaptive: u32,
+}
+
+impl DebugOffsetPositions {
+    /// Bytes of `_Py_DebugOffsets` to read to check every position.
+    pub fn read_size(&self) -> usize {
+        (self.code_adaptive.max(self.frame_owner) + 8) as usize
+    }
+
+    /// (what, position in `_Py_DebugOffsets`, value the layout expects).
+    pub fn expectations(&self, l: &Layout) -> Vec<(&'static str, u32, u64)> {
+        let k = &l.kernel;
+        let c = &l.code;
+        vec![
+            (
+                "runtime_state.interpreters_head",
+                40,
+                k.runtime_interp_head as u64,
+            ),
+            ("interpreter_state.next", 64, k.interp_next as u64),
+            (
+                "interpreter_state.threads_head",
+                72,
+                k.interp_threads_head as u64,
+            ),
+            (
+                "thread_state.thread_id",
+                self.thread_id,
+                k.tstate_thread_id as u64,
+            ),
+            (
+                "thread_state.current_frame",
+                self.current_frame,
+                k.tstate_frame as u64,
+            ),
+            (
+                "interpreter_frame.previous",
+                self.frame_previous,
+                k.frame_previous as u64,
+            ),
+            (
+                "interpreter_frame.executable",
+                self.frame_executable,
+                k.frame_code as u64,
+            ),
+            (
+                "interpreter_frame.instr_ptr",
+                self.frame_instr_ptr,
+                k.frame_instr as u64,
+            ),
+            (
+                "interpreter_frame.owner",
+                self.frame_owner,
+                k.frame_owner as u64,
+            ),
+            (
+                "code_object.filename",
+                self.code_filename,
+                c.filename as u64,
+            ),
+            ("code_object.name", self.code_filename + 8, c.name as u64),
+            (
+                "code_object.qualname",
+                self.code_filename + 16,
+                c.qualname.unwrap_or(0) as u64,
+            ),
+            (
+                "code_object.linetable",
+                self.code_filename + 24,
+                c.linetable as u64,
+            ),
+            (
+                "code_object.firstlineno",
+                self.code_filename + 32,
+                c.firstlineno as u64,
+            ),
+            (
+                "code_object.co_code_adaptive",
+                self.code_adaptive,
+                k.code_adaptive as u64,
+            ),
+        ]
+    }
+}
+
+const OBJECTS_311: ObjectLayout = ObjectLayout {
+    ob_type: 8,
+    unicode_hash: 24,
+    unicode_length: 16,
+    unicode_state: 32,
+    unicode_ascii_data: 48,
+    unicode_compact_data: 72,
+    bytes_size: 16,
+    bytes_data: 32,
+};
+
+const OBJECTS_312: ObjectLayout = ObjectLayout {
+    unicode_ascii_data: 40,
+    unicode_compact_data: 56,
+    ..OBJECTS_311
+};
+
+const NO_MASK: u64 = u64::MAX;
+
+/// Frame-object interpreters (3.8–3.10): `tstate->frame`, `f_back`, `f_lasti`.
+const fn frame_object(runtime_interp_head: u32, thread_id: u32, lasti: u32) -> PyOffsets {
+    PyOffsets {
+        runtime_interp_head,
+        interp_next: 0,
+        interp_threads_head: 8,
+        tstate_next: 8,
+        tstate_thread_id: thread_id,
+        tstate_frame: 24,
+        cframe_current: 0,
+        frame_previous: 24,
+        frame_code: 32,
+        frame_instr: lasti,
+        frame_owner: 0,
+        frame_read_size: lasti + 4,
+        owner_skip_min: 0,
+        code_adaptive: 0,
+        code_name: 112,
+        code_fp_field: 40,
+        str_hash: 24,
+        flags: 0,
+        code_ptr_mask: NO_MASK,
+    }
+}
+
+const CODE_38: CodeLayout = CodeLayout {
+    filename: 104,
+    name: 112,
+    qualname: None,
+    linetable: 120,
+    firstlineno: 40,
+    fp_field: 40,
+    header_size: 128,
+};
+
+const CODE_311: CodeLayout = CodeLayout {
+    filename: 112,
+    name: 120,
+    qualname: Some(128),
+    linetable: 136,
+    firstlineno: 72,
+    fp_field: 72,
+    header_size: 144,
+};
+
+const CODE_312: CodeLayout = CodeLayout {
+    firstlineno: 68,
+    fp_field: 92,
+    ..CODE_311
+};
+
+/// Interpreter-frame versions (3.11+).
+#[allow(clippy::too_many_arguments)]
+const fn interp_frame(
+    runtime_interp_head: u32,
+    interp_next: u32,
+    interp_threads_head: u32,
+    thread_id: u32,
+    tstate_frame: u32,
+    cframe_current: Option<u32>,
+    frame_previous: u32,
+    frame_code: u32,
+    frame_owner: u32,
+    frame_size: u32,
+    code: CodeLayout,
+    code_adaptive: u32,
+    code_ptr_mask: u64,
+) -> PyOffsets {
+    let cframe = match cframe_current {
+        Some(_) => OFFSETS_CFRAME,
+        None => 0,
+    };
+    PyOffsets {
+        runtime_interp_head,
+        interp_next,
+        interp_threads_head,
+        tstate_next: 8,
+        tstate_thread_id: thread_id,
+        tstate_frame,
+        cframe_current: match cframe_current {
+            Some(c) => c,
+            None => 0,
+        },
+        frame_previous,
+        frame_code,
+        frame_instr: 56,
+        frame_owner,
+        frame_read_size: frame_size,
+        owner_skip_min: 3,
+        code_adaptive,
+        code_name: code.name,
+        code_fp_field: code.fp_field,
+        str_hash: 24,
+        flags: cframe | OFFSETS_INSTR_PTR | OFFSETS_OWNER,
+        code_ptr_mask,
+    }
+}
+
+/// `_PyStackRef` tag bits cleared from `f_executable` (3.14+).
+const STACKREF_MASK: u64 = !3;
+
+/// The table. Indexed by minor version through [`layout_for`].
+pub const LAYOUTS: &[Layout] = &[
+    Layout {
+        minor: 8,
+        kernel: frame_object(32, 176, 104),
+        code: CODE_38,
+        objects: OBJECTS_311,
+        linetable: LineTableFormat::Lnotab,
+        debug_offsets: None,
+    },
+    Layout {
+        minor: 9,
+        kernel: frame_object(32, 176, 104),
+        code: CODE_38,
+        objects: OBJECTS_311,
+        linetable: LineTableFormat::Lnotab,
+        debug_offsets: None,
+    },
+    Layout {
+        minor: 10,
+        kernel: frame_object(32, 176, 96),
+        code: CODE_38,
+        objects: OBJECTS_311,
+        linetable: LineTableFormat::Linetable310,
+        debug_offsets: None,
+    },
+    Layout {
+        minor: 11,
+        kernel: interp_frame(
+            40,
+            0,
+            16,
+            152,
+            56,
+            Some(8),
+            48,
+            32,
+            69,
+            72,
+            CODE_311,
+            184,
+            NO_MASK,
+        ),
+        code: CODE_311,
+        objects: OBJECTS_311,
+        linetable: LineTableFormat::Locations311,
+        debug_offsets: None,
+    },
+    Layout {
+        minor: 12,
+        kernel: interp_frame(
+            40,
+            0,
+            72,
+            136,
+            56,
+            Some(0),
+            8,
+            0,
+            70,
+            72,
+            CODE_312,
+            192,
+            NO_MASK,
+        ),
+        code: CODE_312,
+        objects: OBJECTS_312,
+        linetable: LineTableFormat::Locations311,
+        debug_offsets: None,
+    },
+    Layout {
+        minor: 13,
+        kernel: interp_frame(
+            632, 7264, 7344, 152, 72, None, 8, 0, 70, 72, CODE_312, 200, NO_MASK,
+        ),
+        code: CODE_312,
+        objects: OBJECTS_312,
+        linetable: LineTableFormat::Locations311,
+        debug_offsets: Some(DebugOffsetPositions {
+            thread_id: 192,
+            current_frame: 184,
+            frame_previous: 232,
+            frame_executable: 240,
+            frame_instr_ptr: 248,
+            frame_owner: 264,
+            code_filename: 280,
+            code_adaptive: 344,
+        }),
+    },
+    Layout {
+        minor: 14,
+        kernel: interp_frame(
+            808,
+            7272,
+            7344,
+            152,
+            72,
+            None,
+            8,
+            0,
+            74,
+            80,
+            CODE_312,
+            208,
+            STACKREF_MASK,
+        ),
+        code: CODE_312,
+        objects: OBJECTS_312,
+        linetable: LineTableFormat::Locations311,
+        debug_offsets: Some(DebugOffsetPositions {
+            thread_id: 216,
+            current_frame: 208,
+            frame_previous: 256,
+            frame_executable: 264,
+            frame_instr_ptr: 272,
+            frame_owner: 288,
+            code_filename: 320,
+            code_adaptive: 384,
+        }),
+    },
+    Layout {
+        minor: 15,
+        kernel: interp_frame(
+            936,
+            7264,
+            7336,
+            176,
+            72,
+            None,
+            8,
+            0,
+            74,
+            80,
+            CODE_312,
+            208,
+            STACKREF_MASK,
+        ),
+        code: CODE_312,
+        objects: OBJECTS_312,
+        linetable: LineTableFormat::Locations311,
+        debug_offsets: Some(DebugOffsetPositions {
+            thread_id: 240,
+            current_frame: 208,
+            frame_previous: 320,
+            frame_executable: 328,
+            frame_instr_ptr: 336,
+            frame_owner: 352,
+            code_filename: 384,
+            code_adaptive: 448,
+        }),
+    },
+];
+
+/// The layout of `3.minor`, if supported.
+pub fn layout_for(minor: u32) -> Option<&'static Layout> {
+    LAYOUTS.iter().find(|l| l.minor == minor)
+}
+
+/// The version slot a minor version occupies in `PY_OFFSETS`.
+pub fn version_slot(minor: u32) -> u32 {
+    minor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tachyon_common::FRAME_BUF_SIZE;
+
+    #[test]
+    fn every_kernel_offset_fits_the_frame_buffer() {
+        for l in LAYOUTS {
+            let k = &l.kernel;
+            assert!(
+                (k.frame_read_size as usize) < FRAME_BUF_SIZE,
+                "3.{}",
+                l.minor
+            );
+            let instr_size = if k.flags & OFFSETS_INSTR_PTR != 0 {
+                8
+            } else {
+                4
+            };
+            for (off, size) in [
+                (k.frame_previous, 8),
+                (k.frame_code, 8),
+                (k.frame_instr, instr_size),
+            ] {
+                assert!(off + size <= k.frame_read_size, "3.{}", l.minor);
+            }
+            if k.flags & OFFSETS_OWNER != 0 {
+                assert!(k.frame_owner < k.frame_read_size, "3.{}", l.minor);
+            }
+            assert!(l.code.header_size >= l.code.linetable + 8);
+            assert!(l.code.header_size >= l.code.fp_field + 4);
+            assert_eq!(k.code_fp_field, l.code.fp_field);
+            assert_eq!(k.code_name, l.code.name);
+            assert_eq!(k.str_hash, l.objects.unicode_hash);
+        }
+    }
+
+    #[test]
+    fn versions_are_unique_and_in_range() {
+        for (i, l) in LAYOUTS.iter().enumerate() {
+            assert!((MIN_MINOR..=MAX_MINOR).contains(&l.minor));
+            assert!(LAYOUTS[i + 1..].iter().all(|o| o.minor != l.minor));
+            assert!(version_slot(l.minor) < tachyon_common::MAX_VERSION_SLOTS);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Everything that knows CPython: ELF inspection, versions, offsets, memory
+//! reading and line tables.
+
+pub mod layout;
+pub mod linetable;
+pub mod memory;
+pub mod objects;
+pub mod process;

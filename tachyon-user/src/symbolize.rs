@@ -1,0 +1,114 @@
+//! Turning kernel frames `(code, lasti, fingerprint)` into named frames.
+//!
+//! Code objects are read once per `(pid, code, fingerprint)`; the frame with
+//! its line is cached per `(pid, code, fingerprint, lasti)`, so a steady
+//! profile costs one hash lookup per frame. The fingerprint covers the name's
+//! address and hash, so a code object freed and replaced at the same address
+//! by a function of another name never hits a stale entry.
+
+use std::collections::HashMap;
+
+use tachyon_common::Frame;
+
+use crate::profile::{FrameId, FrameInfo, Profile};
+use crate::python::linetable::line_for_addr;
+use crate::python::memory::ProcessMemory;
+use crate::python::objects::{read_code, CodeInfo};
+use crate::python::process::PythonProcess;
+
+/// Shown for a frame whose code object could not be read or did not match.
+pub const UNKNOWN: &str = "<unknown>";
+
+/// Symbolization state of one process.
+pub struct ProcessSymbols {
+    proc: PythonProcess,
+    mem: ProcessMemory,
+    code: HashMap<(u64, u32), Option<CodeInfo>>,
+    frames: HashMap<(u64, u32, i32), FrameId>,
+    /// Frames that could not be symbolized.
+    pub failures: u64,
+}
+
+impl ProcessSymbols {
+    pub fn new(proc: PythonProcess) -> Self {
+        Self {
+            mem: ProcessMemory::new(proc.pid),
+            proc,
+            code: HashMap::new(),
+            frames: HashMap::new(),
+            failures: 0,
+        }
+    }
+
+    pub fn process(&self) -> &PythonProcess {
+        &self.proc
+    }
+
+    /// The profile frame for a kernel frame.
+    pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> FrameId {
+        let key = (f.code, f.fingerprint, f.lasti);
+        if let Some(&id) = self.frames.get(&key) {
+            return id;
+        }
+        let info = self.code.entry((f.code, f.fingerprint)).or_insert_with(|| {
+            read_code(
+                &self.mem,
+                self.proc.layout,
+                self.proc.code_type,
+                f.code,
+                f.fingerprint,
+            )
+            .ok()
+        });
+        let frame = match info {
+            Some(c) => {
+                let addr = address_for(self.proc.layout.minor, f.lasti);
+                let line = line_for_addr(
+                    self.proc.layout.linetable,
+                    &c.linetable,
+                    c.firstlineno,
+                    addr,
+                )
+                .unwrap_or(0);
+                FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32)
+            }
+            None => {
+                self.failures += 1;
+                FrameInfo::marker(UNKNOWN)
+            }
+        };
+        let id = profile.intern_frame(frame);
+        // A failed read is not cached at frame level: the next sample retries
+        // through the (cached) code-level result, counting each failure.
+        if info_ok(&self.code, f) {
+            self.frames.insert(key, id);
+        }
+        id
+    }
+}
+
+fn info_ok(code: &HashMap<(u64, u32), Option<CodeInfo>>, f: &Frame) -> bool {
+    matches!(code.get(&(f.code, f.fingerprint)), Some(Some(_)))
+}
+
+/// The byte address `PyCode_Addr2Line` takes for a kernel `lasti`:
+/// `f_lasti` itself on 3.8/3.9 (bytes), twice the code-unit index after.
+pub fn address_for(minor: u32, lasti: i32) -> i32 {
+    if minor <= 9 {
+        lasti
+    } else {
+        lasti.saturating_mul(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_follow_the_version_units() {
+        assert_eq!(address_for(8, 10), 10);
+        assert_eq!(address_for(10, 10), 20);
+        assert_eq!(address_for(13, -1), -2);
+    }
+}

@@ -1,0 +1,318 @@
+//! Helpers for the end-to-end tests: real interpreters, real workloads, the
+//! real `tachyon-bpf` binary loading real eBPF.
+//!
+//! Tests need root. Outside CI a missing prerequisite (root, an interpreter)
+//! skips the test with a message; in CI (`CI=true`) it fails the test.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The checkout root.
+pub fn root() -> PathBuf {
+    std::env::var_os("TACHYON_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// The `tachyon-bpf` binary under test (built by `cargo xtask test`).
+pub fn binary() -> PathBuf {
+    std::env::var_os("TACHYON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/tachyon-bpf"))
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// Skips (locally) or fails (CI) a test whose prerequisite is missing.
+/// Returns true when the test should go on.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if in_ci() {
+        panic!("prerequisite missing in CI: {what}");
+    }
+    eprintln!("SKIPPED: {what}");
+    false
+}
+
+/// Root and the binary are there.
+pub fn require_profiler() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
+    require(root_user, "end-to-end tests need root (they load eBPF)")
+        && require(
+            binary().exists(),
+            &format!("{} (run `cargo xtask build`)", binary().display()),
+        )
+}
+
+/// One of the interpreters the tests cover.
+#[derive(Clone, Debug)]
+pub struct Interpreter {
+    /// Short label, e.g. `3.12` or `3.11-debian`.
+    pub label: &'static str,
+    pub minor: u32,
+    pub path: PathBuf,
+}
+
+fn pyenv_root() -> PathBuf {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".pyenv")
+        })
+}
+
+/// The interpreter for `label`: `3.8` … `3.13` (pyenv), `3.11-debian`
+/// (/usr/bin/python3.11), `3.14`, `3.15` (provisioned into `.cache/pythons`).
+pub fn interpreter(label: &'static str) -> Interpreter {
+    let pyenv =
+        |v: &str, minor: u32| pyenv_root().join(format!("versions/{v}/bin/python3.{minor}"));
+    let cache =
+        |minor: u32| root().join(format!(".cache/pythons/3.{minor}/usr/bin/python3.{minor}"));
+    let (minor, path) = match label {
+        "3.8" => (8, pyenv("3.8.18", 8)),
+        "3.9" => (9, pyenv("3.9.18", 9)),
+        "3.10" => (10, pyenv("3.10.13", 10)),
+        "3.11" => (11, pyenv("3.11.7", 11)),
+        "3.12" => (12, pyenv("3.12.1", 12)),
+        "3.13" => (13, pyenv("3.13.0", 13)),
+        "3.11-debian" => (11, PathBuf::from("/usr/bin/python3.11")),
+        "3.14" => (14, cache(14)),
+        "3.15" => (15, cache(15)),
+        other => panic!("unknown interpreter label {other}"),
+    };
+    Interpreter { label, minor, path }
+}
+
+/// Every interpreter label the tests cover.
+pub const ALL_INTERPRETERS: &[&str] = &[
+    "3.8",
+    "3.9",
+    "3.10",
+    "3.11",
+    "3.12",
+    "3.13",
+    "3.11-debian",
+    "3.14",
+    "3.15",
+];
+
+impl Interpreter {
+    /// The interpreter exists (skips locally, fails in CI otherwise).
+    pub fn require(&self) -> bool {
+        require(
+            self.path.exists(),
+            &format!(
+                "interpreter {} at {} (run `cargo xtask provision`)",
+                self.label,
+                self.path.display()
+            ),
+        )
+    }
+}
+
+/// A running workload; killed when dropped.
+pub struct Workload {
+    pub child: Child,
+    pub stdout: BufReader<ChildStdout>,
+    /// The first line the workload printed (its JSON truth or pid).
+    pub first_line: String,
+}
+
+impl Workload {
+    /// Starts `tests/workloads/<script>` and waits for its first line.
+    pub fn start(python: &Path, script: &str, args: &[&str]) -> Workload {
+        let path = root().join("tests/workloads").join(script);
+        let mut child = Command::new(python)
+            .arg(&path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stdout = BufReader::new(stdout);
+        let mut first_line = String::new();
+        stdout
+            .read_line(&mut first_line)
+            .expect("workload prints a first line");
+        assert!(!first_line.is_empty(), "workload {script} printed nothing");
+        Workload {
+            child,
+            stdout,
+            first_line,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Reads the next line the workload prints.
+    pub fn next_line(&mut self) -> String {
+        let mut s = String::new();
+        let _ = self.stdout.read_line(&mut s);
+        s
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Result of one profiler run.
+pub struct Run {
+    pub output: Output,
+    pub stderr: String,
+    /// The profile file, if one was asked for.
+    pub profile: Option<String>,
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "tachyon-e2e-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ rand_u64()
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+fn rand_u64() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `tachyon-bpf args… -o <tmp>/profile.<ext>` and returns its output
+/// and the profile text.
+pub fn profile(args: &[&str], ext: &str) -> Run {
+    let dir = TempDir::new("run");
+    let out = dir.0.join(format!("profile.{ext}"));
+    let output = Command::new(binary())
+        .args(args)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("run tachyon-bpf");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let profile = std::fs::read_to_string(&out).ok();
+    Run {
+        output,
+        stderr,
+        profile,
+    }
+}
+
+/// Runs the binary with `args` only.
+pub fn run_binary(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run tachyon-bpf")
+}
+
+/// One line of collapsed stacks: frames root first, and the count.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub frames: Vec<String>,
+    pub count: u64,
+}
+
+/// Parses collapsed (folded) stacks.
+pub fn parse_collapsed(text: &str) -> Vec<Stack> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (stack, count) = l.rsplit_once(' ').expect("stack and count");
+            Stack {
+                frames: stack.split(';').map(str::to_string).collect(),
+                count: count.parse().expect("count"),
+            }
+        })
+        .collect()
+}
+
+/// A frame label `name (file:line)` split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameLabel {
+    pub name: String,
+    pub file: String,
+    pub line: u32,
+}
+
+/// Parses `name (file:line)`; `None` for process/thread/marker frames.
+pub fn parse_frame(label: &str) -> Option<FrameLabel> {
+    let (name, rest) = label.split_once(" (")?;
+    let inner = rest.strip_suffix(')')?;
+    let (file, line) = inner.rsplit_once(':')?;
+    Some(FrameLabel {
+        name: name.to_string(),
+        file: file.to_string(),
+        line: line.parse().ok()?,
+    })
+}
+
+/// Parses the summary the binary prints on stderr: `key: value` pairs.
+pub fn parse_summary(stderr: &str) -> BTreeMap<String, f64> {
+    stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("tachyon-bpf summary"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(':')?;
+            let v = v.split_whitespace().next()?.parse().ok()?;
+            Some((k.trim().to_string(), v))
+        })
+        .collect()
+}
+
+/// Waits until `f` holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// Extracts a JSON number field `"key": N` from a one-line JSON text
+/// (the workloads print flat, simple JSON).
+pub fn json_u64(json: &str, key: &str) -> Option<u64> {
+    let pat = format!("\"{key}\": ");
+    let start = json.find(&pat)? + pat.len();
+    json[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()
+}

@@ -1,0 +1,167 @@
+//! Issue #2, check 7: bad input gives a one-line error and a non-zero exit;
+//! a target that exits mid-profile and Ctrl-C still write the profile.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tachyon_e2e::*;
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn assert_error(out: &std::process::Output, needle: &str) {
+    let err = stderr_of(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    let error_lines = err.lines().filter(|l| l.contains("error")).count();
+    assert_eq!(error_lines, 1, "one error line expected: {err}");
+}
+
+#[test]
+fn missing_pid() {
+    if !require_profiler() {
+        return;
+    }
+    let out = run_binary(&["--pid", "999999999", "--duration", "1"]);
+    assert_error(&out, "no process with pid 999999999");
+}
+
+#[test]
+fn nothing_to_profile() {
+    if !require_profiler() {
+        return;
+    }
+    let out = run_binary(&["--duration", "1"]);
+    assert_error(&out, "nothing to profile");
+}
+
+#[test]
+fn not_a_python_process() {
+    if !require_profiler() {
+        return;
+    }
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let pid = sleeper.id().to_string();
+    let out = run_binary(&["--pid", &pid, "--duration", "1"]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_error(
+        &out,
+        &format!("process {pid} (sleep) is not a Python process"),
+    );
+}
+
+#[test]
+fn unsupported_python_version() {
+    let py37 = std::path::PathBuf::from(
+        std::env::var("HOME").unwrap_or_else(|_| "/root".into())
+            + "/.pyenv/versions/3.7.16/bin/python3.7",
+    );
+    if !require_profiler()
+        || !require(
+            py37.exists(),
+            "pyenv 3.7.16 for the unsupported-version check",
+        )
+    {
+        return;
+    }
+    let w = Workload::start(&py37, "short_lived.py", &["30", "old"]);
+    let pid = w.pid().to_string();
+    let out = run_binary(&["--pid", &pid, "--duration", "1"]);
+    assert_error(&out, "runs Python 3.7");
+    assert!(
+        stderr_of(&out).contains("supported: 3.8 to 3.15"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn not_root() {
+    if !require_profiler() {
+        return;
+    }
+    // Copy the binary somewhere an unprivileged user can run it from.
+    let dir = TempDir::new("unpriv");
+    let bin = dir.0.join("tachyon-bpf");
+    std::fs::copy(binary(), &bin).expect("copy binary");
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rx"])
+        .arg(&dir.0)
+        .status();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&bin)
+        .args(["--all-python", "--duration", "1"])
+        .output()
+        .expect("setpriv");
+    assert_error(&out, "needs root");
+}
+
+#[test]
+fn kernel_without_btf() {
+    if !require_profiler() {
+        return;
+    }
+    let out = Command::new(binary())
+        .args(["--all-python", "--duration", "1"])
+        .env("TACHYON_VMLINUX_BTF", "/nonexistent/vmlinux")
+        .output()
+        .expect("run");
+    assert_error(&out, "this kernel has no BTF");
+}
+
+#[test]
+fn target_exits_mid_profile_and_profile_is_kept() {
+    let py = interpreter("3.12");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let w = Workload::start(&py.path, "short_lived.py", &["1.5", "quits"]);
+    let pid = w.pid().to_string();
+    let started = std::time::Instant::now();
+    let run = profile(
+        &["--pid", &pid, "--duration", "20", "--rate", "1000"],
+        "collapsed",
+    );
+    assert!(run.output.status.success(), "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "profiler did not stop when its target exited"
+    );
+    let text = run.profile.expect("profile written");
+    assert!(text.contains("busy_quits"), "{text}");
+}
+
+#[test]
+fn sigint_writes_the_profile_so_far() {
+    let py = interpreter("3.12");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let w = Workload::start(&py.path, "short_lived.py", &["30", "interrupted"]);
+    let dir = TempDir::new("sigint");
+    let out = dir.0.join("p.collapsed");
+    let mut child = Command::new(binary())
+        .args(["--pid", &w.pid().to_string(), "--rate", "1000", "-o"])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start profiler");
+    std::thread::sleep(Duration::from_millis(2000));
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "profiler exited with {status}");
+    let text = std::fs::read_to_string(&out).expect("profile written after SIGINT");
+    assert!(text.contains("busy_interrupted"), "{text}");
+}
