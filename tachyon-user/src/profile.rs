@@ -122,6 +122,8 @@ pub struct TimedSample {
     pub weight_ns: u64,
     /// `SAMPLE_*` flags from `tachyon-common`.
     pub flags: u32,
+    /// CPU the sample was taken on.
+    pub cpu: u32,
 }
 
 /// Run-wide facts.
@@ -290,6 +292,7 @@ mod tests {
                 },
                 weight_ns: w,
                 flags: 0,
+                cpu: 0,
             });
         }
         assert_eq!(p.total_samples(), 3);

@@ -224,6 +224,7 @@ impl Engine {
             key: StackKey { pid, tid, stack },
             weight_ns: self.period_ns,
             flags: header.flags,
+            cpu: header.cpu,
         });
     }
 

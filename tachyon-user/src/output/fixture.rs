@@ -46,6 +46,7 @@ fn build(
                 },
                 weight_ns,
                 flags: 0,
+                cpu: (time_ns / PERIOD_NS % 2) as u32,
             });
             time_ns += PERIOD_NS;
         }
