@@ -29,6 +29,12 @@ pub const OFFSETS_CFRAME: u32 = 1 << 0;
 pub const OFFSETS_INSTR_PTR: u32 = 1 << 1;
 /// `PyOffsets::flags`: the frame has an `owner` byte at `frame_owner` (3.11+).
 pub const OFFSETS_OWNER: u32 = 1 << 2;
+/// `PyOffsets::flags`: the GIL state lives in the thread's interpreter
+/// (`tstate->interp + gil_*`, 3.12+), not in `_PyRuntime` (3.8–3.11).
+pub const OFFSETS_GIL_IN_INTERP: u32 = 1 << 3;
+/// `PyOffsets::flags`: the GC state lives in the interpreter (3.9+), not in
+/// `_PyRuntime` (3.8).
+pub const OFFSETS_GC_IN_INTERP: u32 = 1 << 4;
 
 /// Per-version layout knowledge, written by userspace into `PY_OFFSETS`.
 /// All offsets are in bytes. The eBPF program never branches on a version:
@@ -74,6 +80,21 @@ pub struct PyOffsets {
     pub str_hash: u32,
     /// `OFFSETS_*` bits.
     pub flags: u32,
+    /// `PyThreadState + x` → its `PyInterpreterState*`.
+    pub tstate_interp: u32,
+    /// GIL base (`_PyRuntime` or interpreter) + x → `last_holder` (`PyThreadState*`).
+    pub gil_last_holder: u32,
+    /// GIL base + x → `locked` (int).
+    pub gil_locked: u32,
+    /// GC base (`_PyRuntime` or interpreter) + x → `collecting` (int).
+    pub gc_collecting: u32,
+    /// `PyThreadState + x` → `exc_info` (`_PyErr_StackItem*`).
+    pub tstate_exc_info: u32,
+    /// `_PyErr_StackItem + x` → `exc_value`.
+    pub exc_value: u32,
+    /// `_PyErr_StackItem + x` → `previous_item`.
+    pub exc_previous: u32,
+    pub _pad: u32,
     /// Mask applied to the code pointer (clears `_PyStackRef` tag bits on 3.14+).
     pub code_ptr_mask: u64,
 }
@@ -87,6 +108,8 @@ pub struct ProcInfo {
     /// Index into `PY_OFFSETS`.
     pub version_slot: u32,
     pub _pad: u32,
+    /// Address of `_Py_NoneStruct` (an exception value of None means none).
+    pub none_addr: u64,
 }
 
 /// Global configuration, entry 0 of the `CONFIG` array.
@@ -98,6 +121,12 @@ pub struct Config {
     /// Offset of `child_pid` in the `sched_process_fork` tracepoint record
     /// (from its `format` file; it differs between kernels).
     pub fork_child_pid: u32,
+    /// Offsets of `prev_state` and `next_pid` in the `sched_switch` record.
+    pub switch_prev_state: u32,
+    pub switch_next_pid: u32,
+    /// Capture the kernel stack with each sample (`--kernel`); 0 or 1.
+    pub kernel_stacks: u32,
+    pub _pad: u32,
 }
 
 /// Ring buffer record kinds (first u32 of every record).
@@ -108,6 +137,8 @@ pub const EVENT_EXEC: u32 = 2;
 pub const EVENT_EXIT: u32 = 3;
 /// A tracked Python process forked a new process.
 pub const EVENT_FORK: u32 = 4;
+/// A thread whose off-CPU stack was captured runs again (wall mode).
+pub const EVENT_SWITCH_IN: u32 = 5;
 
 /// `SampleHeader::flags`: the stack was deeper than [`MAX_FRAMES`].
 pub const SAMPLE_TRUNCATED: u32 = 1 << 0;
@@ -115,9 +146,25 @@ pub const SAMPLE_TRUNCATED: u32 = 1 << 0;
 pub const SAMPLE_READ_ERROR: u32 = 1 << 1;
 /// `SampleHeader::flags`: the thread was on CPU (perf tick).
 pub const SAMPLE_ON_CPU: u32 = 1 << 2;
+/// `SampleHeader::flags`: the thread is leaving the CPU (wall mode); the
+/// matching [`EVENT_SWITCH_IN`] gives the time it spent off CPU.
+pub const SAMPLE_OFF_CPU: u32 = 1 << 3;
+/// `SampleHeader::flags`: the thread held the GIL.
+pub const SAMPLE_HOLDS_GIL: u32 = 1 << 4;
+/// `SampleHeader::flags`: the thread was handling an exception.
+pub const SAMPLE_IN_EXCEPTION: u32 = 1 << 5;
+/// `SampleHeader::flags`: the garbage collector was running.
+pub const SAMPLE_IN_GC: u32 = 1 << 6;
+/// `SampleHeader::flags`, off-CPU only: the thread was still runnable
+/// (preempted, waiting for a CPU).
+pub const SAMPLE_PREEMPTED: u32 = 1 << 7;
+/// `SampleHeader::flags`, off-CPU only: uninterruptible wait (disk I/O).
+pub const SAMPLE_UNINTERRUPTIBLE: u32 = 1 << 8;
+/// Kernel stack frames kept per sample (`--kernel`).
+pub const MAX_KERNEL_FRAMES: usize = 64;
 
 /// Header of an [`EVENT_SAMPLE`] record, followed by `nframes` [`Frame`]s,
-/// leaf first.
+/// leaf first, then `nkernel` kernel addresses (u64), leaf first.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SampleHeader {
@@ -127,6 +174,9 @@ pub struct SampleHeader {
     pub tid: u32,
     pub cpu: u32,
     pub nframes: u32,
+    /// Kernel return addresses after the frames (leaf first), `--kernel` only.
+    pub nkernel: u32,
+    pub _pad: u32,
     /// `bpf_ktime_get_ns()` at the sample.
     pub ktime_ns: u64,
     /// The `PyThreadState*` of the thread.
@@ -154,14 +204,16 @@ pub struct SampleRecord {
     pub frames: [Frame; MAX_FRAMES],
 }
 
-/// A process lifecycle record ([`EVENT_EXEC`], [`EVENT_EXIT`], [`EVENT_FORK`]).
+/// A process or scheduling record ([`EVENT_EXEC`], [`EVENT_EXIT`],
+/// [`EVENT_FORK`], [`EVENT_SWITCH_IN`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcEvent {
     pub kind: u32,
+    /// The process (tgid).
     pub pid: u32,
-    /// Parent tgid for [`EVENT_FORK`], else 0.
-    pub parent: u32,
+    /// Parent tgid for [`EVENT_FORK`]; the thread id for [`EVENT_SWITCH_IN`].
+    pub aux: u32,
     pub _pad: u32,
     pub ktime_ns: u64,
 }
@@ -184,7 +236,9 @@ pub mod counter {
     pub const EVENTS_LOST: u32 = 6;
     /// Thread-state cache misses (thread list walks).
     pub const TSTATE_WALKS: u32 = 7;
-    pub const COUNT: u32 = 8;
+    /// Off-CPU stacks captured at a context switch (wall mode).
+    pub const SWITCHES: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Fingerprint of a code object from its `co_name` pointer, the hash of that

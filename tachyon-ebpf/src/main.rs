@@ -17,18 +17,21 @@ use core::ffi::c_void;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-        generated::{bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output},
+        generated::{bpf_get_stack, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output},
     },
     macros::{map, perf_event, tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{PerfEventContext, TracePointContext},
+    EbpfContext,
 };
 use tachyon_common::{
     counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
-    SampleRecord, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, FRAME_BUF_SIZE, MAX_FRAMES,
-    MAX_INTERPRETERS_WALK, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS,
-    OFFSETS_CFRAME, OFFSETS_INSTR_PTR, OFFSETS_OWNER, SAMPLE_ON_CPU, SAMPLE_READ_ERROR,
-    SAMPLE_TRUNCATED,
+    SampleRecord, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
+    FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES, MAX_PROCESSES,
+    MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP,
+    OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
+    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
+    SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
 
 #[map]
@@ -40,6 +43,9 @@ static PY_PROCS: HashMap<u32, ProcInfo> = HashMap::with_max_entries(MAX_PROCESSE
 /// (tgid << 32 | tid) → `PyThreadState*`, revalidated on every hit.
 #[map]
 static TSTATE_CACHE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
+/// Threads whose off-CPU stack was captured: tid → tgid (wall mode).
+#[map]
+static OFF_CPU: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
 #[map]
 static SCRATCH: PerCpuArray<SampleRecord> = PerCpuArray::with_max_entries(1, 0);
 #[map]
@@ -169,7 +175,19 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     if st.off.flags & OFFSETS_OWNER != 0 {
         let owner = buf_read::<u8>(&st.buf, st.off.frame_owner).unwrap_or(0) as u32;
         if owner >= st.off.owner_skip_min {
-            // Shim / C-stack / interpreter-owned frame: not Python, keep walking.
+            // Shim / C-stack / interpreter-owned frame: not Python. In the
+            // middle of the stack it is where C code called back into
+            // Python: leave a `<native>` marker (code 0), once, and go on.
+            let n = st.nframes as usize;
+            if prev != 0 && st.last_code != 0 && n < MAX_FRAMES {
+                rec.frames[n] = Frame {
+                    code: 0,
+                    lasti: 0,
+                    fingerprint: 0,
+                };
+                st.nframes += 1;
+                st.last_code = 0;
+            }
             return 0;
         }
     }
@@ -271,22 +289,65 @@ fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsba
     0
 }
 
-#[perf_event]
-pub fn sample(_ctx: PerfEventContext) -> u32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
-    // SAFETY: plain map lookup; the value is copied out.
-    let Some(proc_info) = (unsafe { PY_PROCS.get(tgid) }).copied() else {
-        return 0;
+/// Reads a u64 at `base + off` in user memory, 0 on fault.
+#[inline(always)]
+fn user_u64(base: u64, off: u32) -> u64 {
+    read_user::<u64>(base + off as u64).unwrap_or(0)
+}
+
+/// Flags describing the thread's interpreter state: GIL held, exception
+/// being handled, garbage collection running.
+#[inline(always)]
+fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
+    let mut flags = 0;
+    let interp = user_u64(tstate, off.tstate_interp);
+    let gil_base = if off.flags & OFFSETS_GIL_IN_INTERP != 0 {
+        interp
+    } else {
+        proc_info.runtime_addr
     };
-    count(counter::TICKS);
+    if gil_base != 0 {
+        let locked = read_user::<u32>(gil_base + off.gil_locked as u64).unwrap_or(0);
+        if locked != 0 && user_u64(gil_base, off.gil_last_holder) == tstate {
+            flags |= SAMPLE_HOLDS_GIL;
+        }
+    }
+    let gc_base = if off.flags & OFFSETS_GC_IN_INTERP != 0 {
+        interp
+    } else {
+        proc_info.runtime_addr
+    };
+    if gc_base != 0 && read_user::<u32>(gc_base + off.gc_collecting as u64).unwrap_or(0) != 0 {
+        flags |= SAMPLE_IN_GC;
+    }
+    // sys.exc_info(): the first item of the exc_info chain whose value is
+    // neither NULL nor None (generators push empty items).
+    let mut item = user_u64(tstate, off.tstate_exc_info);
+    let mut i = 0;
+    while i < 8 && item != 0 {
+        let v = user_u64(item, off.exc_value);
+        if v != 0 && v != proc_info.none_addr {
+            flags |= SAMPLE_IN_EXCEPTION;
+            break;
+        }
+        item = user_u64(item, off.exc_previous);
+        i += 1;
+    }
+    flags
+}
+
+/// Walks the current thread's Python stack and writes one sample record to
+/// the ring buffer. `ctx` is the program context (for the kernel stack).
+#[inline(always)]
+fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u32) -> bool {
+    let tgid = (pid_tgid >> 32) as u32;
     let (Some(cfg), Some(off), Some(st), Some(rec)) = (
         CONFIG.get(0),
         PY_OFFSETS.get(proc_info.version_slot),
         WALK.get_ptr_mut(0),
         SCRATCH.get_ptr_mut(0),
     ) else {
-        return 0;
+        return false;
     };
     let off = *off;
     shared_set!(st, off, off);
@@ -304,21 +365,22 @@ pub fn sample(_ctx: PerfEventContext) -> u32 {
     };
     if r != 0 || fsbase == 0 {
         count(counter::NO_TSTATE);
-        return 0;
+        return false;
     }
     shared_set!(st, fsbase, fsbase);
     let tstate = find_tstate(st, &off, pid_tgid, proc_info.runtime_addr, fsbase);
     if tstate == 0 {
         count(counter::NO_TSTATE);
-        return 0;
+        return false;
     }
-    let mut top = read_user::<u64>(tstate + off.tstate_frame as u64).unwrap_or(0);
+    let mut top = user_u64(tstate, off.tstate_frame);
     if off.flags & OFFSETS_CFRAME != 0 && top != 0 {
-        top = read_user::<u64>(top + off.cframe_current as u64).unwrap_or(0);
+        top = user_u64(top, off.cframe_current);
     }
+    let flags = base_flags | thread_flags(&off, proc_info, tstate);
     shared_set!(st, frame, top);
     shared_set!(st, nframes, 0);
-    shared_set!(st, flags, SAMPLE_ON_CPU);
+    shared_set!(st, flags, flags);
     shared_set!(st, last_code, 0);
     shared_set!(st, last_fp, 0);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
@@ -344,6 +406,28 @@ pub fn sample(_ctx: PerfEventContext) -> u32 {
     if n > MAX_FRAMES {
         n = MAX_FRAMES;
     }
+    // The kernel stack goes right after the frames, in the same buffer.
+    let mut nkernel = 0usize;
+    const KSTACK_SLOTS: usize = MAX_KERNEL_FRAMES * 8 / core::mem::size_of::<Frame>();
+    if cfg.kernel_stacks != 0 && n <= MAX_FRAMES - KSTACK_SLOTS {
+        // SAFETY: `n + KSTACK_SLOTS <= MAX_FRAMES`, so the destination range
+        // (MAX_KERNEL_FRAMES * 8 bytes from frame n) lies inside `rec`.
+        let got = unsafe {
+            let dst = core::ptr::addr_of_mut!((*rec).frames) as *mut Frame;
+            bpf_get_stack(
+                ctx,
+                dst.add(n) as *mut c_void,
+                (MAX_KERNEL_FRAMES * 8) as u32,
+                0,
+            )
+        };
+        if got > 0 {
+            nkernel = (got as usize / 8) & (MAX_KERNEL_FRAMES * 2 - 1);
+            if nkernel > MAX_KERNEL_FRAMES {
+                nkernel = MAX_KERNEL_FRAMES;
+            }
+        }
+    }
     let header = SampleHeader {
         kind: EVENT_SAMPLE,
         flags,
@@ -352,13 +436,20 @@ pub fn sample(_ctx: PerfEventContext) -> u32 {
         // SAFETY: helper without arguments.
         cpu: unsafe { bpf_get_smp_processor_id() },
         nframes: n as u32,
+        nkernel: nkernel as u32,
+        _pad: 0,
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
         tstate,
     };
     // SAFETY: `rec` points at this CPU's SCRATCH map value.
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };
-    let size = core::mem::size_of::<SampleHeader>() + n * core::mem::size_of::<Frame>();
+    let size = core::mem::size_of::<SampleHeader>()
+        + n * core::mem::size_of::<Frame>()
+        + nkernel * 8;
+    if size > core::mem::size_of::<SampleRecord>() {
+        return false;
+    }
     // SAFETY: `size` is at most size_of::<SampleRecord>(), the size of the
     // map value `rec` points to.
     let r = unsafe {
@@ -371,18 +462,70 @@ pub fn sample(_ctx: PerfEventContext) -> u32 {
     };
     if r == 0 {
         count(counter::EMITTED);
+        true
     } else {
         count(counter::LOST);
+        false
+    }
+}
+
+#[perf_event]
+pub fn sample(ctx: PerfEventContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // SAFETY: plain map lookup; the value is copied out.
+    let Some(proc_info) = (unsafe { PY_PROCS.get((pid_tgid >> 32) as u32) }).copied() else {
+        return 0;
+    };
+    count(counter::TICKS);
+    capture(EbpfContext::as_ptr(&ctx), pid_tgid, &proc_info, SAMPLE_ON_CPU);
+    0
+}
+
+/// Wall mode: a thread of a tracked process leaves the CPU. It is still
+/// `current`, so its user memory is readable: capture its stack now, and
+/// report how long it stayed away when it comes back.
+#[tracepoint]
+pub fn sched_switch(ctx: TracePointContext) -> u32 {
+    let Some(cfg) = CONFIG.get(0) else {
+        return 0;
+    };
+    // Switch-in first: a thread we saw leave is back.
+    // SAFETY: reads a pid_t at the offset the tracepoint's format gives.
+    if let Ok(next) = unsafe { ctx.read_at::<i32>(cfg.switch_next_pid as usize) } {
+        let next = next as u32;
+        // SAFETY: plain map lookup; the value is copied out.
+        if let Some(tgid) = unsafe { OFF_CPU.get(next) }.copied() {
+            let _ = OFF_CPU.remove(next);
+            emit_proc_event(EVENT_SWITCH_IN, tgid, next);
+        }
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // SAFETY: plain map lookup; the value is copied out.
+    let Some(proc_info) = (unsafe { PY_PROCS.get(tgid) }).copied() else {
+        return 0;
+    };
+    // SAFETY: reads the `long prev_state` at the offset the format gives.
+    let state = unsafe { ctx.read_at::<i64>(cfg.switch_prev_state as usize) }.unwrap_or(0);
+    let mut flags = SAMPLE_OFF_CPU;
+    if state & 0xff == 0 {
+        flags |= SAMPLE_PREEMPTED;
+    } else if state & 2 != 0 {
+        flags |= SAMPLE_UNINTERRUPTIBLE;
+    }
+    count(counter::SWITCHES);
+    if capture(EbpfContext::as_ptr(&ctx), pid_tgid, &proc_info, flags) {
+        let _ = OFF_CPU.insert(pid_tgid as u32, tgid, 0);
     }
     0
 }
 
 #[inline(always)]
-fn emit_proc_event(kind: u32, pid: u32, parent: u32) {
+fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
     let ev = ProcEvent {
         kind,
         pid,
-        parent,
+        aux,
         _pad: 0,
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },

@@ -56,8 +56,9 @@ pub struct Sampler {
 
 impl Sampler {
     /// Loads the programs, writes the offset tables and configuration, and
-    /// attaches the sampler on every online CPU at `rate_hz`.
-    pub fn start(config: Config, rate_hz: u64) -> Result<Self, BpfError> {
+    /// attaches the sampler on every online CPU at `rate_hz` (and, with
+    /// `off_cpu`, the context-switch tracepoint of wall mode).
+    pub fn start(config: Config, rate_hz: u64, off_cpu: bool) -> Result<Self, BpfError> {
         let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
 
         let mut offsets: Array<_, PyOffsets> = Array::try_from(
@@ -91,11 +92,15 @@ impl Sampler {
         let events = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or(BpfError::Missing("EVENTS"))?)
             .map_err(map_err("EVENTS"))?;
 
-        for name in [
+        let mut tracepoints = vec![
             "sched_process_exec",
             "sched_process_exit",
             "sched_process_fork",
-        ] {
+        ];
+        if off_cpu {
+            tracepoints.push("sched_switch");
+        }
+        for name in tracepoints {
             let tp: &mut TracePoint = ebpf
                 .program_mut(name)
                 .ok_or(BpfError::Missing("tracepoint program"))?
@@ -117,7 +122,8 @@ impl Sampler {
                 .attach(
                     PerfEventConfig::Software(SoftwareEvent::CpuClock),
                     PerfEventScope::AllProcessesOneCpu { cpu },
-                    SamplePolicy::Frequency(rate_hz),
+                    // cpu-clock counts nanoseconds: a period gives exact timing.
+                    SamplePolicy::Period(1_000_000_000 / rate_hz.max(1)),
                     false,
                 )
                 .map_err(prog_err("sample"))?;

@@ -3,13 +3,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
-use crate::output::OutputFormat;
+use crate::mode::Mode;
+use crate::output::{OutputFormat, SortOrder};
 
 /// System-wide eBPF sampling profiler for CPython 3.8–3.15.
 #[derive(Debug, Parser)]
-#[command(name = "tachyon-bpf", version, about)]
+#[command(
+    name = "tachyon-bpf",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Profile every Python process on the machine, including those started
     /// during the run (containers included).
@@ -34,6 +40,68 @@ pub struct Cli {
     pub rate: u64,
 
     /// Write the profile here (format from --format or the extension).
+    /// Without it, a table of the top functions goes to standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Output format (default: from the extension of --output, else text on
+    /// standard output and collapsed in a file).
+    #[arg(short, long, value_enum)]
+    pub format: Option<OutputFormat>,
+
+    /// Root each stack at a thread frame under its process.
+    #[arg(long)]
+    pub threads: bool,
+
+    /// Draw a differential flamegraph against this baseline: a recording
+    /// (.tbr) or a collapsed file. Red: more than in the baseline, blue: less.
+    #[arg(long, value_name = "FILE")]
+    pub diff_baseline: Option<PathBuf>,
+
+    /// A subcommand instead of a profiling run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// What time to show: wall (on-CPU plus off-CPU time, the default), cpu
+    /// (on-CPU only), gil (threads holding the GIL), exception (threads
+    /// handling an exception).
+    #[arg(short, long, value_enum, default_value_t = Mode::Wall)]
+    pub mode: Mode,
+
+    /// Append the kernel stack of each sample above the Python leaf
+    /// (syscalls, page faults, locks).
+    #[arg(long)]
+    pub kernel: bool,
+
+    /// Hide the `<GC>` marker shown while the garbage collector runs.
+    #[arg(long)]
+    pub no_gc: bool,
+
+    /// Row order of the text table.
+    #[arg(long, value_enum, value_name = "KEY", default_value_t = SortOrder::Nsamples)]
+    pub sort: SortOrder,
+
+    /// Rows of the text table (default: 15; 0 for all).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a recording (made with `-o FILE.tbr`) in any output format,
+    /// exactly as the run would have written it.
+    Replay(ReplayArgs),
+}
+
+/// `tachyon-bpf replay FILE [OPTIONS]`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording to read.
+    #[arg(value_name = "FILE")]
+    pub recording: PathBuf,
+
+    /// Write the profile here (format from --format or the extension).
     /// Without it, collapsed stacks go to standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -45,6 +113,33 @@ pub struct Cli {
     /// Root each stack at a thread frame under its process.
     #[arg(long)]
     pub threads: bool,
+
+    /// Draw a differential flamegraph against this baseline: a recording
+    /// (.tbr) or a collapsed file.
+    #[arg(long, value_name = "FILE")]
+    pub diff_baseline: Option<PathBuf>,
+
+    /// Row order of the text table.
+    #[arg(long, value_enum, value_name = "KEY", default_value_t = SortOrder::Nsamples)]
+    pub sort: SortOrder,
+
+    /// Rows of the text table (default: 15; 0 for all).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Re-filter the recording into this mode (e.g. `cpu` or `gil` from a
+    /// wall-mode recording); the samples keep their flags.
+    #[arg(short, long, value_enum)]
+    pub mode: Option<Mode>,
+}
+
+impl ReplayArgs {
+    /// The output format: `--format`, else the extension, else collapsed.
+    pub fn output_format(&self) -> OutputFormat {
+        self.format
+            .or_else(|| self.output.as_deref().and_then(OutputFormat::from_path))
+            .unwrap_or(OutputFormat::Collapsed)
+    }
 }
 
 /// Parses `99`, `1000`, `10k`, `10khz`, `2.5kHz`, `100hz`.
@@ -80,11 +175,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Cli {
-    /// The output format: `--format`, else the extension, else collapsed.
+    /// The output format: `--format`, else the extension, else text on
+    /// standard output and collapsed in a file.
     pub fn output_format(&self) -> OutputFormat {
         self.format
             .or_else(|| self.output.as_deref().and_then(OutputFormat::from_path))
-            .unwrap_or(OutputFormat::Collapsed)
+            .unwrap_or(match self.output {
+                None => OutputFormat::Text,
+                Some(_) => OutputFormat::Collapsed,
+            })
     }
 }
 
@@ -119,5 +218,110 @@ mod tests {
         assert_eq!(cli.output_format(), OutputFormat::Flamegraph);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.svg", "-f", "collapsed"]);
         assert_eq!(cli.output_format(), OutputFormat::Collapsed);
+        let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.pb.gz"]);
+        assert_eq!(cli.output_format(), OutputFormat::Pprof);
+        let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-f", "binary"]);
+        assert_eq!(cli.output_format(), OutputFormat::Recording);
+    }
+
+    #[test]
+    fn text_on_stdout_and_its_options() {
+        let cli = Cli::parse_from(["tachyon-bpf", "-p", "1"]);
+        assert_eq!(cli.output_format(), OutputFormat::Text);
+        assert_eq!((cli.sort, cli.limit), (SortOrder::Nsamples, None));
+        for (file, want) in [
+            ("p.collapsed", OutputFormat::Collapsed),
+            ("p.txt", OutputFormat::Text),
+            ("p.pstats", OutputFormat::Pstats),
+            ("p.prof", OutputFormat::Pstats),
+            ("p.jsonl", OutputFormat::Jsonl),
+            ("p.unknown", OutputFormat::Collapsed),
+        ] {
+            let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", file]);
+            assert_eq!(cli.output_format(), want, "{file}");
+        }
+        let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-f", "collapsed"]);
+        assert_eq!(cli.output_format(), OutputFormat::Collapsed);
+
+        let cli = Cli::parse_from([
+            "tachyon-bpf",
+            "-p",
+            "1",
+            "--sort",
+            "cumul-pct",
+            "--limit",
+            "3",
+        ]);
+        assert_eq!((cli.sort, cli.limit), (SortOrder::CumulPct, Some(3)));
+        for (name, want) in [
+            ("nsamples", SortOrder::Nsamples),
+            ("tottime", SortOrder::Tottime),
+            ("cumtime", SortOrder::Cumtime),
+            ("sample-pct", SortOrder::SamplePct),
+            ("nsamples-cumul", SortOrder::NsamplesCumul),
+            ("name", SortOrder::Name),
+            ("file", SortOrder::File),
+        ] {
+            let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "--sort", name]);
+            assert_eq!(cli.sort, want);
+            assert_eq!(want.name(), name);
+        }
+        assert!(Cli::try_parse_from(["tachyon-bpf", "-p", "1", "--sort", "calls"]).is_err());
+        assert!(Cli::try_parse_from(["tachyon-bpf", "-p", "1", "--limit", "-1"]).is_err());
+        let cli = Cli::parse_from([
+            "tachyon-bpf",
+            "replay",
+            "r.tbr",
+            "-f",
+            "text",
+            "--sort",
+            "name",
+        ]);
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("no replay subcommand");
+        };
+        assert_eq!(
+            (r.output_format(), r.sort, r.limit),
+            (OutputFormat::Text, SortOrder::Name, None)
+        );
+    }
+
+    #[test]
+    fn replay_subcommand() {
+        // The top-level flags work as before, with no subcommand.
+        let cli = Cli::parse_from(["tachyon-bpf", "--pid", "1", "-o", "x.svg", "--threads"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.pid, vec![1]);
+        assert_eq!(cli.output_format(), OutputFormat::Flamegraph);
+
+        let cli = Cli::parse_from([
+            "tachyon-bpf",
+            "replay",
+            "run.tbr",
+            "-o",
+            "out.svg",
+            "--threads",
+            "--diff-baseline",
+            "base.collapsed",
+        ]);
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("no replay subcommand");
+        };
+        assert_eq!(r.recording, PathBuf::from("run.tbr"));
+        assert!(r.threads);
+        assert_eq!(r.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(r.diff_baseline, Some(PathBuf::from("base.collapsed")));
+        let cli = Cli::parse_from(["tachyon-bpf", "replay", "run.tbr", "-f", "pprof"]);
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("no replay subcommand");
+        };
+        assert_eq!(r.output_format(), OutputFormat::Pprof);
+        assert_eq!(r.output, None);
+
+        // Profiling flags do not mix with replay; a recording is required.
+        assert!(Cli::try_parse_from(["tachyon-bpf", "--pid", "1", "replay", "x.tbr"]).is_err());
+        assert!(Cli::try_parse_from(["tachyon-bpf", "replay"]).is_err());
+        let cli = Cli::parse_from(["tachyon-bpf", "--all-python", "--diff-baseline", "b.tbr"]);
+        assert_eq!(cli.diff_baseline, Some(PathBuf::from("b.tbr")));
     }
 }

@@ -4,7 +4,9 @@
 
 pub mod bpf;
 pub mod cli;
+pub mod kallsyms;
 pub mod kernel;
+pub mod mode;
 pub mod output;
 pub mod profile;
 pub mod python;

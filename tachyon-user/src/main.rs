@@ -1,20 +1,28 @@
 //! The `tachyon-bpf` binary.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tachyon::cli::Cli;
-use tachyon::output::{write_atomically, writer_for, WriteOptions};
+use tachyon::cli::{Cli, Command, ReplayArgs};
+use tachyon::output::{
+    diff_writer_for, read_recording, write_atomically, writer_for, BaselineError, DiffBaseline,
+    OutputFormat, ProfileWriter, WriteOptions,
+};
 use tachyon::session::{self, SessionOptions, Targets};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
-    let cli = Cli::parse();
-    match run(cli) {
+    let mut cli = Cli::parse();
+    let result = match cli.command.take() {
+        Some(Command::Replay(args)) => replay(args),
+        None => run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tachyon-bpf: error: {e:#}");
@@ -31,12 +39,16 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         bail!("nothing to profile: give --all-python or --pid PID");
     };
+    let baseline = load_baseline(cli.diff_baseline.as_deref(), cli.output_format())?;
     let opts = SessionOptions {
         targets,
         rate_hz: cli.rate,
         duration: cli.duration,
         follow_children: cli.subprocesses,
-        keep_timeline: false,
+        keep_timeline: cli.output_format().needs_timeline(),
+        mode: cli.mode,
+        kernel_stacks: cli.kernel,
+        show_gc: !cli.no_gc,
     };
     let initial = session::preflight(&opts)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -46,13 +58,13 @@ fn run(cli: Cli) -> Result<()> {
     let (profile, summary) =
         rt.block_on(async { session::run(opts, initial, shutdown_signal()).await })?;
     let format = cli.output_format();
-    let writer = writer_for(
-        format,
-        &WriteOptions {
-            threads: cli.threads,
-            title: None,
-        },
-    );
+    let options = WriteOptions {
+        threads: cli.threads,
+        title: None,
+        sort: cli.sort,
+        limit: cli.limit,
+    };
+    let writer = make_writer(format, &options, baseline)?;
     match &cli.output {
         Some(path) => {
             write_atomically(path, |out| writer.write(&profile, out))?;
@@ -68,6 +80,69 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `tachyon-bpf replay`: reads a recording and writes it through the same
+/// writers as a run.
+fn replay(args: ReplayArgs) -> Result<()> {
+    let format = args.output_format();
+    let baseline = load_baseline(args.diff_baseline.as_deref(), format)?;
+    let mut profile = read_recording(&args.recording)
+        .with_context(|| format!("reading {}", args.recording.display()))?;
+    if let Some(mode) = args.mode {
+        if !profile.retain_samples(|s| mode.keeps(s.flags)) {
+            bail!(
+                "{} has no sample timeline to re-filter",
+                args.recording.display()
+            );
+        }
+        profile.meta.mode = mode.name().to_string();
+    }
+    let options = WriteOptions {
+        threads: args.threads,
+        title: None,
+        sort: args.sort,
+        limit: args.limit,
+    };
+    let writer = make_writer(format, &options, baseline)?;
+    match &args.output {
+        Some(path) => {
+            write_atomically(path, |out| writer.write(&profile, out))?;
+            eprintln!("wrote {} profile to {}", format, path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            writer.write(&profile, &mut lock)?;
+            lock.flush().context("writing to standard output")?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads `--diff-baseline` up front, so a bad file fails before profiling.
+fn load_baseline(path: Option<&Path>, format: OutputFormat) -> Result<Option<DiffBaseline>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    if format != OutputFormat::Flamegraph {
+        return Err(BaselineError::WrongFormat(format).into());
+    }
+    let baseline = DiffBaseline::load(path)
+        .with_context(|| format!("reading the baseline {}", path.display()))?;
+    Ok(Some(baseline))
+}
+
+/// The writer for `format`, differential when there is a baseline.
+fn make_writer(
+    format: OutputFormat,
+    options: &WriteOptions,
+    baseline: Option<DiffBaseline>,
+) -> Result<Box<dyn ProfileWriter>> {
+    Ok(match baseline {
+        Some(b) => diff_writer_for(format, options, b)?,
+        None => writer_for(format, options),
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -214,6 +214,21 @@ impl Profile {
         }
     }
 
+    /// Keeps only the timeline samples `keep` accepts and recomputes the
+    /// totals from them (a recording re-filtered into another mode). Without
+    /// a timeline there is nothing to re-filter: returns false.
+    pub fn retain_samples(&mut self, keep: impl Fn(&TimedSample) -> bool) -> bool {
+        let Some(timeline) = self.timeline.take() else {
+            return false;
+        };
+        self.counts.clear();
+        self.timeline = Some(Vec::new());
+        for sample in timeline.into_iter().filter(|s| keep(s)) {
+            self.add_sample(sample);
+        }
+        true
+    }
+
     /// Total samples.
     pub fn total_samples(&self) -> u64 {
         self.counts.values().map(|c| c.samples).sum()

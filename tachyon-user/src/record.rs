@@ -2,16 +2,20 @@
 
 use tachyon_common::{
     Frame, ProcEvent, SampleHeader, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
+    EVENT_SWITCH_IN,
 };
 
 /// One ring-buffer record.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
-    /// A stack sample; `frames` holds `header.nframes` frames, leaf first.
+    /// A stack sample; `frames` holds `header.nframes` frames, leaf first,
+    /// `kernel` the kernel return addresses, leaf first.
     Sample {
         header: SampleHeader,
         frames: FrameIter<'a>,
+        kernel: Vec<u64>,
     },
+    SwitchIn(ProcEvent),
     Exec(ProcEvent),
     Exit(ProcEvent),
     Fork(ProcEvent),
@@ -64,16 +68,22 @@ pub fn decode(bytes: &[u8]) -> Option<Record<'_>> {
             let header = read_pod::<SampleHeader>(bytes)?;
             let rest = &bytes[size_of::<SampleHeader>()..];
             let n = (header.nframes as usize).min(rest.len() / size_of::<Frame>());
+            let (frames, after) = rest.split_at(n * size_of::<Frame>());
+            let kernel = after
+                .chunks_exact(8)
+                .take(header.nkernel as usize)
+                .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
+                .collect();
             Some(Record::Sample {
                 header,
-                frames: FrameIter {
-                    bytes: &rest[..n * size_of::<Frame>()],
-                },
+                frames: FrameIter { bytes: frames },
+                kernel,
             })
         }
         EVENT_EXEC => read_pod(bytes).map(Record::Exec),
         EVENT_EXIT => read_pod(bytes).map(Record::Exit),
         EVENT_FORK => read_pod(bytes).map(Record::Fork),
+        EVENT_SWITCH_IN => read_pod(bytes).map(Record::SwitchIn),
         _ => None,
     }
 }
@@ -108,11 +118,18 @@ mod tests {
         let mut b = bytes_of(&h);
         b.extend(bytes_of(&f1));
         b.extend(bytes_of(&f2));
-        let Some(Record::Sample { header, frames }) = decode(&b) else {
+        b.extend(0xffff_ffff_8100_0000u64.to_le_bytes());
+        let Some(Record::Sample {
+            header,
+            frames,
+            kernel,
+        }) = decode(&b)
+        else {
             panic!("not a sample")
         };
         assert_eq!(header.pid, 7);
         assert_eq!(frames.collect::<Vec<_>>(), vec![f1, f2]);
+        assert!(kernel.is_empty(), "nkernel is 0");
     }
 
     #[test]

@@ -4,14 +4,19 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tachyon_common::{counter, Config, ProcInfo, SampleHeader};
+use tachyon_common::{
+    counter, Config, ProcInfo, SampleHeader, SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED,
+    SAMPLE_UNINTERRUPTIBLE,
+};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use crate::bpf::{BpfError, Sampler};
+use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
-use crate::profile::{Profile, ProfileMeta, StackKey, TimedSample};
+use crate::mode::Mode;
+use crate::profile::{FrameId, FrameInfo, FrameKind, Profile, ProfileMeta, StackKey, TimedSample};
 use crate::python::layout::version_slot;
 use crate::python::process::{self, InspectError, Inspector, PythonProcess};
 use crate::record::{decode, FrameIter, Record};
@@ -34,6 +39,11 @@ pub struct SessionOptions {
     pub duration: Option<Duration>,
     pub follow_children: bool,
     pub keep_timeline: bool,
+    pub mode: Mode,
+    /// Append the kernel stack above the Python leaf.
+    pub kernel_stacks: bool,
+    /// Show `<GC>` while the garbage collector runs.
+    pub show_gc: bool,
 }
 
 /// Why a run could not start.
@@ -100,6 +110,35 @@ struct Engine {
     period_ns: u64,
     retry_tx: mpsc::UnboundedSender<(u32, usize)>,
     samples_dropped: u64,
+    /// Threads off CPU: tid → (sample, time it left).
+    off_cpu: HashMap<u32, PendingOffCpu>,
+    kallsyms: KernelSymbols,
+    kernel_frames: HashMap<u64, FrameId>,
+    /// Reused buffer for a sample's frame ids.
+    ids: Vec<FrameId>,
+    /// The `<native>` marker frame.
+    native_id: FrameId,
+}
+
+/// An off-CPU stack waiting for the thread to run again.
+struct PendingOffCpu {
+    key: StackKey,
+    out_ktime: u64,
+    flags: u32,
+    cpu: u32,
+}
+
+/// Why a thread was off CPU, from the scheduler state and its kernel stack.
+fn off_cpu_reason(flags: u32, kernel: &[&str]) -> &'static str {
+    if flags & SAMPLE_PREEMPTED != 0 {
+        "<off-CPU: waiting for CPU>"
+    } else if kernel.iter().any(|f| f.contains("futex")) {
+        "<off-CPU: lock>"
+    } else if flags & SAMPLE_UNINTERRUPTIBLE != 0 {
+        "<off-CPU: I/O>"
+    } else {
+        "<off-CPU: sleep>"
+    }
 }
 
 fn monotonic_ns() -> u64 {
@@ -121,6 +160,7 @@ impl Engine {
                 runtime_addr: proc.runtime_addr,
                 version_slot: version_slot(proc.layout.minor),
                 _pad: 0,
+                none_addr: proc.none_addr,
             },
         )?;
         let info = self.profile.processes.entry(pid).or_default();
@@ -208,31 +248,106 @@ impl Engine {
         }
     }
 
-    fn on_sample(&mut self, header: SampleHeader, frames: FrameIter<'_>) {
+    fn on_sample(&mut self, header: SampleHeader, frames: FrameIter<'_>, kernel: &[u64]) {
+        if !self.opts.mode.keeps(header.flags) {
+            return;
+        }
         let Some(sym) = self.symbols.get_mut(&header.pid) else {
             self.samples_dropped += 1;
             return;
         };
-        let mut ids: Vec<u32> = frames.map(|f| sym.frame(&f, &mut self.profile)).collect();
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        ids.extend(frames.map(|f| sym.frame(&f, &mut self.profile)));
+        // Leaf first from the kernel; a `<native>` at the root end is the C
+        // entry below the first Python frame, not a call into C: drop it.
+        while ids.last() == Some(&self.native_id) {
+            ids.pop();
+        }
         ids.reverse();
+        if header.flags & SAMPLE_IN_GC != 0 && self.opts.show_gc {
+            ids.push(self.profile.intern_frame(FrameInfo::marker("<GC>")));
+        }
+        let kernel_names: Vec<&str> = kernel
+            .iter()
+            .rev()
+            .filter_map(|&a| self.kallsyms.lookup(a))
+            .collect();
+        if self.opts.kernel_stacks {
+            for (&addr, name) in kernel.iter().rev().zip(&kernel_names) {
+                let id = *self.kernel_frames.entry(addr).or_insert_with(|| {
+                    self.profile.intern_frame(FrameInfo {
+                        name: format!("{name}_[k]"),
+                        file: String::new(),
+                        line: 0,
+                        first_line: 0,
+                        kind: FrameKind::Kernel,
+                    })
+                });
+                ids.push(id);
+            }
+        }
+        let off_cpu = header.flags & SAMPLE_OFF_CPU != 0;
+        if off_cpu {
+            let reason = off_cpu_reason(header.flags, &kernel_names);
+            ids.push(self.profile.intern_frame(FrameInfo::marker(reason)));
+        }
         let stack = self.profile.intern_stack(&ids);
+        self.ids = ids;
         let (pid, tid) = (header.pid, header.tid);
         self.profile
             .note_thread(pid, tid, || process::thread_comm(pid, tid));
+        let key = StackKey { pid, tid, stack };
+        if off_cpu {
+            // Weighted when the thread runs again (EVENT_SWITCH_IN).
+            self.off_cpu.insert(
+                tid,
+                PendingOffCpu {
+                    key,
+                    out_ktime: header.ktime_ns,
+                    flags: header.flags,
+                    cpu: header.cpu,
+                },
+            );
+            return;
+        }
         self.profile.add_sample(TimedSample {
             time_ns: header.ktime_ns.saturating_sub(self.start_ktime),
-            key: StackKey { pid, tid, stack },
+            key,
             weight_ns: self.period_ns,
             flags: header.flags,
             cpu: header.cpu,
         });
     }
 
+    /// A thread whose off-CPU stack we hold runs again: its stack weighs the
+    /// time it was away.
+    fn on_switch_in(&mut self, tid: u32, in_ktime: u64) {
+        if let Some(p) = self.off_cpu.remove(&tid) {
+            self.add_off_cpu(p, in_ktime);
+        }
+    }
+
+    fn add_off_cpu(&mut self, p: PendingOffCpu, until_ktime: u64) {
+        self.profile.add_sample(TimedSample {
+            time_ns: p.out_ktime.saturating_sub(self.start_ktime),
+            key: p.key,
+            weight_ns: until_ktime.saturating_sub(p.out_ktime),
+            flags: p.flags,
+            cpu: p.cpu,
+        });
+    }
+
     fn on_record(&mut self, bytes: &[u8]) {
         match decode(bytes) {
-            Some(Record::Sample { header, frames }) => self.on_sample(header, frames),
+            Some(Record::Sample {
+                header,
+                frames,
+                kernel,
+            }) => self.on_sample(header, frames, &kernel),
+            Some(Record::SwitchIn(ev)) => self.on_switch_in(ev.aux, ev.ktime_ns),
             Some(Record::Exec(ev)) => self.on_exec(ev.pid),
-            Some(Record::Fork(ev)) => self.on_fork(ev.pid, ev.parent),
+            Some(Record::Fork(ev)) => self.on_fork(ev.pid, ev.aux),
             Some(Record::Exit(ev)) => self.forget(ev.pid),
             None => log::debug!("undecodable record of {} bytes", bytes.len()),
         }
@@ -275,6 +390,15 @@ pub async fn run(
             "sched_process_fork",
             "child_pid",
         )?,
+        switch_prev_state: kernel::tracepoint_field_offset("sched", "sched_switch", "prev_state")?,
+        switch_next_pid: kernel::tracepoint_field_offset("sched", "sched_switch", "next_pid")?,
+        kernel_stacks: opts.kernel_stacks as u32,
+        _pad: 0,
+    };
+    let kallsyms = if opts.kernel_stacks || opts.mode.needs_off_cpu() {
+        KernelSymbols::load().unwrap_or_default()
+    } else {
+        KernelSymbols::default()
     };
     log::debug!("kernel config: {config:?}");
     let started = Instant::now();
@@ -282,7 +406,7 @@ pub async fn run(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut sampler = Sampler::start(config, opts.rate_hz)?;
+    let mut sampler = Sampler::start(config, opts.rate_hz, opts.mode.needs_off_cpu())?;
     let ring = sampler.take_events().ok_or(BpfError::Missing("EVENTS"))?;
     // SAFETY: the ring buffer owns its map fd; the AsyncFd owns the ring
     // buffer, so the fd stays open and unchanged while it is registered.
@@ -292,7 +416,7 @@ pub async fn run(
     let mut meta = ProfileMeta {
         rate_hz: opts.rate_hz,
         start_unix_ns,
-        mode: "cpu".into(),
+        mode: opts.mode.name().into(),
         ..Default::default()
     };
     meta.duration_ns = 0;
@@ -311,7 +435,15 @@ pub async fn run(
         start_ktime: monotonic_ns(),
         retry_tx,
         samples_dropped: 0,
+        off_cpu: HashMap::new(),
+        kallsyms,
+        kernel_frames: HashMap::new(),
+        ids: Vec::new(),
+        native_id: 0,
     };
+    engine.native_id = engine
+        .profile
+        .intern_frame(FrameInfo::marker(crate::symbolize::NATIVE));
     for p in initial {
         engine.track(p)?;
     }
@@ -379,6 +511,11 @@ pub async fn run(
         while let Some(item) = rb.next() {
             engine.on_record(&item);
         }
+    }
+    // Threads still off CPU at the end weigh the time until now.
+    let now = monotonic_ns();
+    for (_, p) in std::mem::take(&mut engine.off_cpu) {
+        engine.add_off_cpu(p, now);
     }
     let counters = engine.sampler.counters();
     let duration = started.elapsed();

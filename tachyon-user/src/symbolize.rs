@@ -18,6 +18,8 @@ use crate::python::process::PythonProcess;
 
 /// Shown for a frame whose code object could not be read or did not match.
 pub const UNKNOWN: &str = "<unknown>";
+/// Shown where Python called into C that called back into Python.
+pub const NATIVE: &str = "<native>";
 
 /// Symbolization state of one process.
 pub struct ProcessSymbols {
@@ -46,6 +48,10 @@ impl ProcessSymbols {
 
     /// The profile frame for a kernel frame.
     pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> FrameId {
+        if f.code == 0 {
+            // The kernel's marker for C code between two Python frames.
+            return profile.intern_frame(FrameInfo::marker(NATIVE));
+        }
         let key = (f.code, f.fingerprint, f.lasti);
         if let Some(&id) = self.frames.get(&key) {
             return id;

@@ -26,7 +26,16 @@ fn twenty_processes_five_started_later() {
     let dir = TempDir::new("allpy");
     let out = dir.0.join("p.collapsed");
     let mut prof = Command::new(binary())
-        .args(["--all-python", "--duration", "8", "--rate", "1000", "-o"])
+        .args([
+            "--all-python",
+            "--duration",
+            "8",
+            "--rate",
+            "1000",
+            "--mode",
+            "cpu",
+            "-o",
+        ])
         .arg(&out)
         .stderr(Stdio::piped())
         .spawn()

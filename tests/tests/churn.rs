@@ -11,7 +11,16 @@ fn churn_for(label: &'static str) {
     let w = Workload::start(&py.path, "churn.py", &["30"]);
     let pid = w.pid().to_string();
     let run = profile(
-        &["--pid", &pid, "--duration", "3", "--rate", "1000"],
+        &[
+            "--pid",
+            &pid,
+            "--duration",
+            "3",
+            "--rate",
+            "1000",
+            "--mode",
+            "cpu",
+        ],
         "collapsed",
     );
     assert!(

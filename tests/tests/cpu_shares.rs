@@ -14,7 +14,16 @@ fn shares_for(label: &'static str) {
     let truth: serde_json::Value = serde_json::from_str(&w.first_line).expect("truth json");
     let pid = w.pid().to_string();
     let run = profile(
-        &["--pid", &pid, "--duration", "3", "--rate", "1000"],
+        &[
+            "--pid",
+            &pid,
+            "--duration",
+            "3",
+            "--rate",
+            "1000",
+            "--mode",
+            "cpu",
+        ],
         "collapsed",
     );
     assert!(

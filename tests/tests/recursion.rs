@@ -11,7 +11,16 @@ fn deep_for(label: &'static str) {
     let w = Workload::start(&py.path, "recursion.py", &["30", "1000"]);
     let pid = w.pid().to_string();
     let run = profile(
-        &["--pid", &pid, "--duration", "3", "--rate", "1000"],
+        &[
+            "--pid",
+            &pid,
+            "--duration",
+            "3",
+            "--rate",
+            "1000",
+            "--mode",
+            "cpu",
+        ],
         "collapsed",
     );
     assert!(

@@ -21,6 +21,8 @@ fn threads_for(label: &'static str) {
             "--rate",
             "1000",
             "--threads",
+            "--mode",
+            "cpu",
         ],
         "collapsed",
     );

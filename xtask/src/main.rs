@@ -44,6 +44,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build, provision, then run the benchmark suite against py-spy and
+    /// Tachyon (`bench/run.py`; e.g. `--quick`, `--reps N`, `--only WORKLOAD`).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn root() -> PathBuf {
@@ -203,8 +209,17 @@ fn build_release() -> Result<PathBuf> {
     Ok(root().join("target/release/tachyon-bpf"))
 }
 
+/// Interpreters the tests profile, and the real consumers the output-format
+/// tests check files with (npm speedscope schema, Python protobuf).
 fn provision() -> Result<()> {
-    run(Command::new("bash").arg(root().join("scripts/provision-pythons.sh")))
+    for script in [
+        "scripts/provision-pythons.sh",
+        "scripts/install-consumers.sh",
+        "scripts/install-consumers-py.sh",
+    ] {
+        run(Command::new("bash").arg(root().join(script)))?;
+    }
+    Ok(())
 }
 
 fn is_root() -> bool {
@@ -235,6 +250,9 @@ fn test(extra: &[String]) -> Result<()> {
         .current_dir(&r)
         .args(["test", "--release", "--workspace"])
         .args(extra)
+        // One end-to-end test at a time: each loads its own sampler and
+        // measures shares on a 2-core machine.
+        .args(["--", "--test-threads=1"])
         .env("TACHYON_BIN", &bin)
         .env("TACHYON_ROOT", &r))?;
     Ok(())
@@ -258,5 +276,24 @@ fn main() -> Result<()> {
         }
         Cmd::Provision => provision(),
         Cmd::Test { args } => test(&args),
+        Cmd::Bench { args } => {
+            build_release()?;
+            run(Command::new("bash").arg(root().join("scripts/provision-pythons.sh")))?;
+            // The harness is stdlib-only and meant for the system python3.
+            let py = if Path::new("/usr/bin/python3").exists() {
+                "/usr/bin/python3"
+            } else {
+                "python3"
+            };
+            let mut cmd = if is_root() {
+                Command::new(py)
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg(py);
+                c
+            };
+            cmd.arg(root().join("bench/run.py")).args(&args);
+            run(&mut cmd)
+        }
     }
 }

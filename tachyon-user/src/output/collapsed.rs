@@ -57,6 +57,7 @@ mod tests {
         let opts = WriteOptions {
             threads,
             title: None,
+            ..Default::default()
         };
         writer_for(OutputFormat::Collapsed, &opts)
             .write(profile, &mut out)

@@ -78,6 +78,7 @@ mod tests {
         let opts = WriteOptions {
             threads: true,
             title: None,
+            ..Default::default()
         };
         assert_eq!(render(&p, &opts).unwrap(), render(&p, &opts).unwrap());
     }
@@ -92,6 +93,7 @@ mod tests {
         let opts = WriteOptions {
             threads: true,
             title: Some("größe & <co>".to_string()),
+            ..Default::default()
         };
         let svg = render(&p, &opts).unwrap();
         assert!(svg.contains("größe &amp; &lt;co&gt;"));

@@ -11,10 +11,23 @@
 
 mod atomic;
 mod collapsed;
+mod diff;
 mod error;
 mod flamegraph;
 mod format;
+mod functions;
+mod gecko;
+mod heatmap;
+mod json;
+mod jsonl;
+mod pprof;
+mod pstats;
+mod recording;
+#[cfg(test)]
+mod replay_tests;
+mod speedscope;
 mod stacks;
+mod text;
 
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -25,10 +38,22 @@ use crate::profile::Profile;
 
 pub use atomic::write_atomically;
 pub use collapsed::CollapsedWriter;
+pub use diff::{diff_writer_for, BaselineError, DiffBaseline, DiffFlamegraphWriter};
 pub use error::{OutputError, UnknownFormat};
 pub use flamegraph::FlamegraphWriter;
 pub use format::OutputFormat;
+pub use gecko::GeckoWriter;
+pub use heatmap::{HeatmapWriter, SourceRoot};
+pub use jsonl::{JsonlWriter, JSONL_FORMAT, JSONL_VERSION};
+pub use pprof::{proto as pprof_proto, to_proto as to_pprof, PprofWriter};
+pub use pstats::PstatsWriter;
+pub use recording::{
+    decode_recording, encode_recording, read_recording, RecordingError, RecordingWriter,
+    RECORDING_MAGIC, RECORDING_VERSION,
+};
+pub use speedscope::SpeedscopeWriter;
 pub use stacks::{sanitize_label, value_unit, ValueUnit};
+pub use text::{SortOrder, TextWriter, DEFAULT_LIMIT};
 
 /// Renders a profile in one format.
 pub trait ProfileWriter {
@@ -45,6 +70,11 @@ pub struct WriteOptions {
     pub threads: bool,
     /// Title for formats that show one (default `tachyon-bpf`).
     pub title: Option<String>,
+    /// Row order of the `text` table.
+    pub sort: SortOrder,
+    /// Rows of the `text` table: `None` for [`DEFAULT_LIMIT`], `Some(0)`
+    /// for all.
+    pub limit: Option<usize>,
 }
 
 /// Default title of formats that show one.
@@ -55,5 +85,13 @@ pub fn writer_for(format: OutputFormat, options: &WriteOptions) -> Box<dyn Profi
     match format {
         OutputFormat::Collapsed => Box::new(CollapsedWriter::new(options.clone())),
         OutputFormat::Flamegraph => Box::new(FlamegraphWriter::new(options.clone())),
+        OutputFormat::Pprof => Box::new(PprofWriter::new(options.clone())),
+        OutputFormat::Recording => Box::new(RecordingWriter::new(options.clone())),
+        OutputFormat::Text => Box::new(TextWriter::new(options.clone())),
+        OutputFormat::Pstats => Box::new(PstatsWriter::new(options.clone())),
+        OutputFormat::Jsonl => Box::new(JsonlWriter::new(options.clone())),
+        OutputFormat::Speedscope => Box::new(SpeedscopeWriter::new(options.clone())),
+        OutputFormat::Gecko => Box::new(GeckoWriter::new(options.clone())),
+        OutputFormat::Heatmap => Box::new(HeatmapWriter::new(options.clone())),
     }
 }

@@ -7,7 +7,10 @@
 //! rows are also checked at run time against `_Py_DebugOffsets`.
 
 use super::linetable::LineTableFormat;
-use tachyon_common::{PyOffsets, OFFSETS_CFRAME, OFFSETS_INSTR_PTR, OFFSETS_OWNER};
+use tachyon_common::{
+    PyOffsets, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
+    OFFSETS_OWNER,
+};
 
 /// Oldest and newest supported minor versions of CPython 3.
 pub const MIN_MINOR: u32 = 8;
@@ -203,6 +206,14 @@ const fn frame_object(runtime_interp_head: u32, thread_id: u32, lasti: u32) -> P
         code_fp_field: 40,
         str_hash: 24,
         flags: 0,
+        tstate_interp: 0,
+        gil_last_holder: 0,
+        gil_locked: 0,
+        gc_collecting: 0,
+        tstate_exc_info: 0,
+        exc_value: 0,
+        exc_previous: 0,
+        _pad: 0,
         code_ptr_mask: NO_MASK,
     }
 }
@@ -276,6 +287,14 @@ const fn interp_frame(
         code_fp_field: code.fp_field,
         str_hash: 24,
         flags: cframe | OFFSETS_INSTR_PTR | OFFSETS_OWNER,
+        tstate_interp: 0,
+        gil_last_holder: 0,
+        gil_locked: 0,
+        gc_collecting: 0,
+        tstate_exc_info: 0,
+        exc_value: 0,
+        exc_previous: 0,
+        _pad: 0,
         code_ptr_mask,
     }
 }
@@ -283,11 +302,65 @@ const fn interp_frame(
 /// `_PyStackRef` tag bits cleared from `f_executable` (3.14+).
 const STACKREF_MASK: u64 = !3;
 
+/// Where the interpreter keeps the per-thread facts the sample flags report
+/// (GIL holder, GC running, exception being handled). Measured with
+/// `offsetof` against each version's headers (`scripts/offsets/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateOffsets {
+    /// `last_holder` and `locked` of the GIL.
+    pub gil: (u32, u32),
+    /// The GIL lives in the interpreter (3.12+) rather than `_PyRuntime`.
+    pub gil_in_interp: bool,
+    /// `collecting` of the GC state.
+    pub gc_collecting: u32,
+    /// The GC state lives in the interpreter (3.9+) rather than `_PyRuntime`.
+    pub gc_in_interp: bool,
+    /// `PyThreadState.exc_info`, then `_PyErr_StackItem.{exc_value, previous_item}`.
+    pub exc: (u32, u32, u32),
+}
+
+/// Adds the thread-state offsets to a row's kernel offsets.
+const fn with_state(mut k: PyOffsets, st: StateOffsets) -> PyOffsets {
+    k.tstate_interp = 16;
+    k.gil_last_holder = st.gil.0;
+    k.gil_locked = st.gil.1;
+    k.gc_collecting = st.gc_collecting;
+    k.tstate_exc_info = st.exc.0;
+    k.exc_value = st.exc.1;
+    k.exc_previous = st.exc.2;
+    if st.gil_in_interp {
+        k.flags |= OFFSETS_GIL_IN_INTERP;
+    }
+    if st.gc_in_interp {
+        k.flags |= OFFSETS_GC_IN_INTERP;
+    }
+    k
+}
+
+const fn state(
+    gil: (u32, u32),
+    gil_in_interp: bool,
+    gc_collecting: u32,
+    gc_in_interp: bool,
+    exc: (u32, u32, u32),
+) -> StateOffsets {
+    StateOffsets {
+        gil,
+        gil_in_interp,
+        gc_collecting,
+        gc_in_interp,
+        exc,
+    }
+}
+
 /// The table. Indexed by minor version through [`layout_for`].
 pub const LAYOUTS: &[Layout] = &[
     Layout {
         minor: 8,
-        kernel: frame_object(32, 176, 104),
+        kernel: with_state(
+            frame_object(32, 176, 104),
+            state((1160, 1168), false, 544, false, (144, 8, 24)),
+        ),
         code: CODE_38,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Lnotab,
@@ -295,7 +368,10 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 9,
-        kernel: frame_object(32, 176, 104),
+        kernel: with_state(
+            frame_object(32, 176, 104),
+            state((360, 368), false, 816, true, (144, 8, 24)),
+        ),
         code: CODE_38,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Lnotab,
@@ -303,7 +379,10 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 10,
-        kernel: frame_object(32, 176, 96),
+        kernel: with_state(
+            frame_object(32, 176, 96),
+            state((360, 368), false, 816, true, (144, 8, 24)),
+        ),
         code: CODE_38,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Linetable310,
@@ -311,20 +390,23 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 11,
-        kernel: interp_frame(
-            40,
-            0,
-            16,
-            152,
-            56,
-            Some(8),
-            48,
-            32,
-            69,
-            72,
-            CODE_311,
-            184,
-            NO_MASK,
+        kernel: with_state(
+            interp_frame(
+                40,
+                0,
+                16,
+                152,
+                56,
+                Some(8),
+                48,
+                32,
+                69,
+                72,
+                CODE_311,
+                184,
+                NO_MASK,
+            ),
+            state((368, 376), false, 848, true, (120, 0, 8)),
         ),
         code: CODE_311,
         objects: OBJECTS_311,
@@ -333,20 +415,23 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 12,
-        kernel: interp_frame(
-            40,
-            0,
-            72,
-            136,
-            56,
-            Some(0),
-            8,
-            0,
-            70,
-            72,
-            CODE_312,
-            192,
-            NO_MASK,
+        kernel: with_state(
+            interp_frame(
+                40,
+                0,
+                72,
+                136,
+                56,
+                Some(0),
+                8,
+                0,
+                70,
+                72,
+                CODE_312,
+                192,
+                NO_MASK,
+            ),
+            state((1048, 1056), true, 312, true, (104, 0, 8)),
         ),
         code: CODE_312,
         objects: OBJECTS_312,
@@ -355,8 +440,11 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 13,
-        kernel: interp_frame(
-            632, 7264, 7344, 152, 72, None, 8, 0, 70, 72, CODE_312, 200, NO_MASK,
+        kernel: with_state(
+            interp_frame(
+                632, 7264, 7344, 152, 72, None, 8, 0, 70, 72, CODE_312, 200, NO_MASK,
+            ),
+            state((7760, 7768), true, 7600, true, (120, 0, 8)),
         ),
         code: CODE_312,
         objects: OBJECTS_312,
@@ -374,20 +462,23 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 14,
-        kernel: interp_frame(
-            808,
-            7272,
-            7344,
-            152,
-            72,
-            None,
-            8,
-            0,
-            74,
-            80,
-            CODE_312,
-            208,
-            STACKREF_MASK,
+        kernel: with_state(
+            interp_frame(
+                808,
+                7272,
+                7344,
+                152,
+                72,
+                None,
+                8,
+                0,
+                74,
+                80,
+                CODE_312,
+                208,
+                STACKREF_MASK,
+            ),
+            state((7792, 7800), true, 7600, true, (120, 0, 8)),
         ),
         code: CODE_312,
         objects: OBJECTS_312,
@@ -405,20 +496,23 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 15,
-        kernel: interp_frame(
-            936,
-            7264,
-            7336,
-            176,
-            72,
-            None,
-            8,
-            0,
-            74,
-            80,
-            CODE_312,
-            208,
-            STACKREF_MASK,
+        kernel: with_state(
+            interp_frame(
+                936,
+                7264,
+                7336,
+                176,
+                72,
+                None,
+                8,
+                0,
+                74,
+                80,
+                CODE_312,
+                208,
+                STACKREF_MASK,
+            ),
+            state((7744, 7752), true, 7512, true, (144, 0, 8)),
         ),
         code: CODE_312,
         objects: OBJECTS_312,

@@ -22,6 +22,8 @@ use super::memory::{le_u64, ProcessMemory, RemoteMemory};
 pub enum InspectError {
     #[error("no process with pid {0}")]
     NoProcess(u32),
+    #[error("process {0} has already exited")]
+    Exited(u32),
     #[error("process {pid} ({comm}) is not a Python process: no libpython or python executable is mapped")]
     NotPython { pid: u32, comm: String },
     #[error("process {pid} ({comm}) runs Python {version}, which tachyon-bpf does not support (supported: 3.{MIN_MINOR} to 3.{MAX_MINOR})")]
@@ -65,6 +67,8 @@ pub struct PythonProcess {
     pub runtime_addr: u64,
     /// Address of `PyCode_Type` in the process (0 if not exported).
     pub code_type: u64,
+    /// Address of `_Py_NoneStruct` in the process (0 if not exported).
+    pub none_addr: u64,
     /// Path of the interpreter binary as the process sees it.
     pub binary: String,
 }
@@ -74,6 +78,7 @@ pub struct PythonProcess {
 struct ElfFacts {
     runtime: Option<u64>,
     code_type: Option<u64>,
+    none: Option<u64>,
     /// `Py_Version` (3.11+): PY_VERSION_HEX.
     py_version: Option<u32>,
     /// Vaddr of the segment mapped from file offset 0, page aligned.
@@ -179,11 +184,13 @@ fn elf_facts(file: File) -> Result<ElfFacts, String> {
     let obj = object::File::parse(&cache).map_err(|e| e.to_string())?;
     let mut runtime = None;
     let mut code_type = None;
+    let mut none = None;
     let mut py_version_addr = None;
     for sym in obj.dynamic_symbols().chain(obj.symbols()) {
         match sym.name() {
             Ok("_PyRuntime") if runtime.is_none() => runtime = Some(sym.address()),
             Ok("PyCode_Type") if code_type.is_none() => code_type = Some(sym.address()),
+            Ok("_Py_NoneStruct") if none.is_none() => none = Some(sym.address()),
             Ok("Py_Version") if py_version_addr.is_none() => py_version_addr = Some(sym.address()),
             _ => {}
         }
@@ -209,6 +216,7 @@ fn elf_facts(file: File) -> Result<ElfFacts, String> {
     Ok(ElfFacts {
         runtime,
         code_type,
+        none,
         py_version,
         first_load,
     })
@@ -229,6 +237,9 @@ impl Inspector {
     pub fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError> {
         let maps = read_maps(pid)?;
         let comm = comm(pid);
+        if maps.is_empty() && is_zombie(pid) {
+            return Err(InspectError::Exited(pid));
+        }
         let Some((map, minor)) = interpreter_mapping(&maps) else {
             return Err(InspectError::NotPython { pid, comm });
         };
@@ -273,6 +284,7 @@ impl Inspector {
             layout,
             runtime_addr,
             code_type: facts.code_type.map(|a| a.wrapping_add(bias)).unwrap_or(0),
+            none_addr: facts.none.map(|a| a.wrapping_add(bias)).unwrap_or(0),
             binary: path,
         };
         if layout.debug_offsets.is_some() {
@@ -315,6 +327,17 @@ fn check_debug_offsets(mem: &dyn RemoteMemory, proc: &PythonProcess) -> Result<u
         }
     }
     Ok(hex)
+}
+
+/// Whether the process has exited but is not reaped yet.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// Every pid in `/proc`.

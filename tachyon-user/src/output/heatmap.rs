@@ -1,0 +1,665 @@
+//! An HTML "heatmap" report: every source line that was sampled, with its
+//! self and cumulative sample counts and a colour scale, one section per
+//! source file, in a single self-contained HTML file.
+//!
+//! Counts per (file, line): *self* counts the samples whose innermost frame
+//! is at that line, *total* the samples with any frame at that line (once
+//! per sample, however deep the recursion). For `wall` profiles the counts
+//! are microseconds of weight instead (see [`super::value_unit`]). Files are
+//! ordered by total, hottest first; lines by number.
+//!
+//! Source text is read only when it can be read safely (see
+//! [`read_source`]): the file is opened under `/proc/PID/root` of a process
+//! that ran it (so a process in a container shows its own file), with
+//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)` and `O_NOFOLLOW` (no
+//! symbolic link anywhere in the path, no escape from that root), must be a
+//! regular file and at most [`MAX_SOURCE_BYTES`] long. Otherwise the section
+//! shows the counts without source and says why. Names that are not files
+//! (`<string>`, `<frozen importlib._bootstrap>`) and relative paths get
+//! counts only. Of a file's text, the sampled lines are shown with
+//! [`CONTEXT`] lines around them; other runs of lines are folded into one
+//! row. Everything from the profile or the files is HTML-escaped.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+use super::stacks::{value_unit, ValueUnit};
+use super::{OutputError, ProfileWriter, WriteOptions, DEFAULT_TITLE};
+use crate::profile::{FrameKind, Profile};
+
+/// Source lines shown around each sampled line.
+const CONTEXT: u32 = 3;
+
+/// Larger source files are not shown.
+pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
+
+/// Where source files are looked up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SourceRoot {
+    /// Under `/proc/PID/root` of a process that ran the file.
+    #[default]
+    Process,
+    /// Under this directory, as if it were every process's root (tests).
+    Dir(PathBuf),
+    /// Never read source files.
+    None,
+}
+
+/// Writes the HTML heatmap.
+#[derive(Clone, Debug, Default)]
+pub struct HeatmapWriter {
+    options: WriteOptions,
+    root: SourceRoot,
+}
+
+impl HeatmapWriter {
+    pub fn new(options: WriteOptions) -> Self {
+        Self {
+            options,
+            root: SourceRoot::Process,
+        }
+    }
+
+    /// Reads source files from `root` instead.
+    pub fn with_source_root(mut self, root: SourceRoot) -> Self {
+        self.root = root;
+        self
+    }
+}
+
+/// Why the source text of a file is not shown.
+#[derive(Debug)]
+pub enum NoSource {
+    NotAFile,
+    Relative,
+    NoRoot(u32, io::Error),
+    Symlink,
+    NotRegular,
+    TooLarge(u64),
+    Open(io::Error),
+}
+
+impl std::fmt::Display for NoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoSource::NotAFile => f.write_str("not a file name"),
+            NoSource::Relative => {
+                f.write_str("relative path (the working directory of the process is not known)")
+            }
+            NoSource::NoRoot(pid, e) => write!(f, "cannot open the root of process {pid}: {e}"),
+            NoSource::Symlink => f.write_str("the path goes through a symbolic link"),
+            NoSource::NotRegular => f.write_str("not a regular file"),
+            NoSource::TooLarge(n) => write!(
+                f,
+                "file too large ({n} bytes; at most {MAX_SOURCE_BYTES} are read)"
+            ),
+            NoSource::Open(e) => write!(f, "cannot read the file: {e}"),
+        }
+    }
+}
+
+/// Whether `name` (a code object's file name) names a file at all.
+fn is_file_name(name: &str) -> bool {
+    let pseudo = name.starts_with('<') && name.ends_with('>');
+    !name.is_empty() && !pseudo
+}
+
+/// Opens `root` (a directory, e.g. `/proc/PID/root`) as a path handle.
+fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(fd)
+}
+
+/// Reads the source file `file` (absolute, as the process knows it) under
+/// the directory `root`, safely: resolved with `root` as `/` (`..` and
+/// absolute names cannot leave it), refusing any symbolic link on the way
+/// and on the final component, opened non-blocking (a FIFO cannot hang the
+/// writer), only if it is a regular file of at most [`MAX_SOURCE_BYTES`].
+pub fn read_source(root: &Path, file: &str) -> Result<String, NoSource> {
+    if !is_file_name(file) {
+        return Err(NoSource::NotAFile);
+    }
+    if !file.starts_with('/') {
+        return Err(NoSource::Relative);
+    }
+    let root_fd = open_root(root).map_err(NoSource::Open)?;
+    read_source_at(root_fd.as_fd(), file)
+}
+
+fn read_source_at(root: std::os::fd::BorrowedFd<'_>, file: &str) -> Result<String, NoSource> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_IN_ROOT
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    let fd = openat2(root, file.trim_start_matches('/'), how).map_err(|e| match e {
+        // ELOOP: a symbolic link in the path (RESOLVE_NO_SYMLINKS / O_NOFOLLOW).
+        Errno::ELOOP => NoSource::Symlink,
+        e => NoSource::Open(e.into()),
+    })?;
+    let mut f = File::from(fd);
+    let meta = f.metadata().map_err(NoSource::Open)?;
+    if !meta.file_type().is_file() {
+        return Err(NoSource::NotRegular);
+    }
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(NoSource::TooLarge(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    (&mut f)
+        .take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(NoSource::Open)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(NoSource::TooLarge(bytes.len() as u64));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// HTML-escapes `s` for text and attribute values.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Counts of one file.
+#[derive(Default)]
+struct FileCounts {
+    /// line → (self, total); line 0 = unknown line.
+    lines: BTreeMap<u32, (u64, u64)>,
+    /// Total of the file: samples with any frame in it.
+    total: u64,
+    /// pid → samples, to pick whose root to read the file from.
+    pids: HashMap<u32, u64>,
+    /// Functions seen per line (names), for the tooltip.
+    functions: BTreeMap<u32, Vec<String>>,
+}
+
+fn aggregate(profile: &Profile, unit: ValueUnit) -> BTreeMap<String, FileCounts> {
+    let mut files: BTreeMap<String, FileCounts> = BTreeMap::new();
+    let mut keys: Vec<_> = profile.counts.iter().collect();
+    keys.sort_by_key(|(k, _)| **k);
+    for (key, c) in keys {
+        let value = match unit {
+            ValueUnit::Samples => c.samples,
+            ValueUnit::Microseconds => c.weight_ns.saturating_add(500) / 1000,
+        };
+        if value == 0 {
+            continue;
+        }
+        let Some(stack) = profile.stacks.get(key.stack as usize) else {
+            continue;
+        };
+        let frames: Vec<_> = stack
+            .iter()
+            .filter_map(|&f| profile.frames.get(f as usize))
+            .filter(|f| f.kind == FrameKind::Python && !f.file.is_empty())
+            .collect();
+        let mut seen_lines = HashSet::new();
+        let mut seen_files = HashSet::new();
+        for f in &frames {
+            let counts = files.entry(f.file.clone()).or_default();
+            if seen_lines.insert((f.file.as_str(), f.line)) {
+                counts.lines.entry(f.line).or_default().1 += value;
+                let names = counts.functions.entry(f.line).or_default();
+                if !names.contains(&f.name) {
+                    names.push(f.name.clone());
+                }
+            }
+            if seen_files.insert(f.file.as_str()) {
+                counts.total += value;
+                *counts.pids.entry(key.pid).or_default() += value;
+            }
+        }
+        // Self: the innermost frame of the stack, if it is a Python frame.
+        if let Some(leaf) = stack.last().and_then(|&f| profile.frames.get(f as usize)) {
+            if leaf.kind == FrameKind::Python && !leaf.file.is_empty() {
+                if let Some(counts) = files.get_mut(&leaf.file) {
+                    counts.lines.entry(leaf.line).or_default().0 += value;
+                }
+            }
+        }
+    }
+    files
+}
+
+/// Background colour for a count: white to red, by share of `max`.
+fn heat(value: u64, max: u64) -> String {
+    if value == 0 || max == 0 {
+        return String::new();
+    }
+    let frac = value as f64 / max as f64;
+    // Lightness 96% (barely warm) down to 62% (hot, text still readable).
+    let lightness = (96.0 - 34.0 * frac).round() as u32;
+    format!(" style=\"background:hsl(8,100%,{lightness}%)\"")
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1em 2em;color:#222}\
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em;font-family:monospace}\
+table{border-collapse:collapse}td,th{padding:0 .6em;vertical-align:top}\
+th{text-align:left;border-bottom:1px solid #999}td.n{text-align:right;font-family:monospace;color:#333}\
+td.src{font-family:monospace;white-space:pre;tab-size:4}tr.gap td{color:#999}\
+.note{color:#a33;font-style:italic}.legend span{display:inline-block;width:3em;text-align:center}";
+
+impl ProfileWriter for HeatmapWriter {
+    /// Fails with [`OutputError::Empty`] when no Python frame has a file.
+    fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError> {
+        let unit = value_unit(profile);
+        let files = aggregate(profile, unit);
+        if files.is_empty() {
+            return Err(OutputError::Empty);
+        }
+        let mut order: Vec<(&String, &FileCounts)> = files.iter().collect();
+        order.sort_by(|a, b| b.1.total.cmp(&a.1.total).then_with(|| a.0.cmp(b.0)));
+        let max = files
+            .values()
+            .flat_map(|f| f.lines.values().map(|&(_, t)| t))
+            .max()
+            .unwrap_or(0);
+        let title = self.options.title.as_deref().unwrap_or(DEFAULT_TITLE);
+        let count_name = unit.count_name();
+        let grand_total = match unit {
+            ValueUnit::Samples => profile.total_samples(),
+            ValueUnit::Microseconds => profile.total_weight_ns().saturating_add(500) / 1000,
+        };
+
+        writeln!(
+            out,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <title>{} — source heatmap</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+             <h1>{} — source heatmap</h1>",
+            escape(title),
+            escape(title)
+        )?;
+        writeln!(
+            out,
+            "<p>{grand_total} {count_name} in all. <b>self</b>: {count_name} whose innermost \
+             frame is at the line; <b>total</b>: {count_name} with the line anywhere on the \
+             stack. Colour: total, relative to the hottest line ({max} {count_name}).</p>"
+        )?;
+        write!(out, "<p class=\"legend\">")?;
+        for pct in [10u64, 25, 50, 75, 100] {
+            write!(out, "<span{}>{pct}%</span>", heat(pct, 100))?;
+        }
+        writeln!(out, "</p>")?;
+
+        writeln!(out, "<table>\n<tr><th>file</th><th>total</th></tr>")?;
+        for (i, (name, counts)) in order.iter().enumerate() {
+            writeln!(
+                out,
+                "<tr><td><a href=\"#file-{i}\">{}</a></td><td class=\"n\">{}</td></tr>",
+                escape(name),
+                counts.total
+            )?;
+        }
+        writeln!(out, "</table>")?;
+
+        for (i, (name, counts)) in order.iter().enumerate() {
+            writeln!(
+                out,
+                "<h2 id=\"file-{i}\">{}</h2>\n<p>total {} {count_name}</p>",
+                escape(name),
+                counts.total
+            )?;
+            let source = self.source(name, counts);
+            let text = match &source {
+                Ok(text) => Some(text.as_str()),
+                Err(why) => {
+                    writeln!(
+                        out,
+                        "<p class=\"note\">source not shown: {}</p>",
+                        escape(&why.to_string())
+                    )?;
+                    None
+                }
+            };
+            writeln!(
+                out,
+                "<table>\n<tr><th>line</th><th>self</th><th>total</th><th>source</th></tr>"
+            )?;
+            let row = |out: &mut dyn Write, line: u32, code: &str| -> io::Result<()> {
+                let (selfc, total) = counts.lines.get(&line).copied().unwrap_or((0, 0));
+                let tip = counts
+                    .functions
+                    .get(&line)
+                    .map(|names| format!(" title=\"{}\"", escape(&names.join(", "))))
+                    .unwrap_or_default();
+                let shown = |v: u64| if v == 0 { String::new() } else { v.to_string() };
+                let line_label = if line == 0 {
+                    "?".to_string()
+                } else {
+                    line.to_string()
+                };
+                writeln!(
+                    out,
+                    "<tr{}{tip}><td class=\"n\">{line_label}</td><td class=\"n\">{}</td>\
+                     <td class=\"n\">{}</td><td class=\"src\">{}</td></tr>",
+                    heat(total, max),
+                    shown(selfc),
+                    shown(total),
+                    escape(code)
+                )
+            };
+            let gap_row = |out: &mut dyn Write, n: u32| {
+                let s = if n == 1 { "" } else { "s" };
+                writeln!(
+                    out,
+                    "<tr class=\"gap\"><td class=\"n\">⋮</td><td></td><td></td>\
+                     <td class=\"src\">({n} line{s} without samples)</td></tr>"
+                )
+            };
+            if let Some(&(s, t)) = counts.lines.get(&0) {
+                if s + t > 0 {
+                    row(out, 0, "(line unknown)")?;
+                }
+            }
+            match text {
+                Some(text) => {
+                    let lines: Vec<&str> = text.lines().collect();
+                    // Sampled lines with CONTEXT lines around them; each
+                    // run of other lines is one gap row.
+                    let near_sample = |n: u32| {
+                        let from = n.saturating_sub(CONTEXT).max(1);
+                        counts.lines.range(from..=n + CONTEXT).next().is_some()
+                    };
+                    let mut gap = 0;
+                    for (i, code) in lines.iter().enumerate() {
+                        let n = i as u32 + 1;
+                        if !near_sample(n) {
+                            gap += 1;
+                            continue;
+                        }
+                        if gap > 0 {
+                            gap_row(out, gap)?;
+                            gap = 0;
+                        }
+                        row(out, n, code)?;
+                    }
+                    if gap > 0 {
+                        gap_row(out, gap)?;
+                    }
+                    // Sampled lines past the end of the file (it changed?).
+                    for &line in counts.lines.keys() {
+                        if line as usize > lines.len() {
+                            row(out, line, "(past the end of the file)")?;
+                        }
+                    }
+                }
+                None => {
+                    for &line in counts.lines.keys().filter(|&&l| l > 0) {
+                        row(out, line, "")?;
+                    }
+                }
+            }
+            writeln!(out, "</table>")?;
+        }
+        writeln!(out, "</body>\n</html>")?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+impl HeatmapWriter {
+    /// The text of `file`, from the root of the process with the most
+    /// samples in it (then the next ones), or why it cannot be shown.
+    fn source(&self, file: &str, counts: &FileCounts) -> Result<String, NoSource> {
+        if !is_file_name(file) {
+            return Err(NoSource::NotAFile);
+        }
+        if !file.starts_with('/') {
+            return Err(NoSource::Relative);
+        }
+        match &self.root {
+            SourceRoot::None => Err(NoSource::Open(io::Error::other("source reading is off"))),
+            SourceRoot::Dir(dir) => read_source(dir, file),
+            SourceRoot::Process => {
+                let mut pids: Vec<(u32, u64)> = counts.pids.iter().map(|(&p, &n)| (p, n)).collect();
+                pids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                let mut last = None;
+                for (pid, _) in pids {
+                    let root = PathBuf::from(format!("/proc/{pid}/root"));
+                    let result = match open_root(&root) {
+                        Ok(fd) => read_source_at(fd.as_fd(), file),
+                        Err(e) => Err(NoSource::NoRoot(pid, e)),
+                    };
+                    match result {
+                        Ok(text) => return Ok(text),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or(NoSource::NotAFile))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::{assert_golden, fixture_profile, small_profile, TestDir};
+    use crate::output::{writer_for, OutputFormat};
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    /// A directory standing for the processes' root, with some of the
+    /// fixture's files.
+    fn fixture_root(dir: &Path) {
+        let srv = dir.join("srv/my app");
+        fs::create_dir_all(&srv).unwrap();
+        let mut main = String::new();
+        for n in 1..=42 {
+            main.push_str(&match n {
+                22 => "    return [x for x in data if x < \"<&>\"]\n".to_string(),
+                23 => "    key = lambda v: v['k']\n".to_string(),
+                35 => "    worker(Outer.Inner().method())\n".to_string(),
+                40 => "main()\n".to_string(),
+                n => format!("# line {n}\n"),
+            });
+        }
+        fs::write(srv.join("main.py"), main).unwrap();
+        // A symbolic link to an existing file is refused.
+        symlink("main.py", srv.join("models.py")).unwrap();
+        // Non-UTF-8 bytes are shown as replacement characters.
+        fs::write(
+            srv.join("größe.py"),
+            b"# -*- coding: latin-1 -*-\n\n\n\ndef gr\xf6\xdfe():\n    pass  # \xe9\n    return 1\n",
+        )
+        .unwrap();
+    }
+
+    fn render(profile: &Profile, root: SourceRoot) -> Result<String, OutputError> {
+        let mut out = Vec::new();
+        HeatmapWriter::new(WriteOptions::default())
+            .with_source_root(root)
+            .write(profile, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn golden_fixture() {
+        let dir = TestDir::new("heatmap-golden");
+        fixture_root(dir.path());
+        let html = render(
+            &fixture_profile(),
+            SourceRoot::Dir(dir.path().to_path_buf()),
+        )
+        .unwrap();
+        assert_golden("fixture.heatmap.html", html.as_bytes());
+    }
+
+    #[test]
+    fn counts_self_and_total_once_per_sample() {
+        let p = fixture_profile();
+        let files = aggregate(&p, ValueUnit::Samples);
+        // fib.py:4 is on the stack 59 times per sample, counted once: 9 samples.
+        assert_eq!(files["fib.py"].lines[&4], (0, 9));
+        assert_eq!(files["fib.py"].lines[&2], (9, 9));
+        assert_eq!(files["fib.py"].total, 9);
+        // main.py:35 (`main`): 5 self (pid 100 tid 100) + 7 + 3 under `method`.
+        assert_eq!(files["/srv/my app/main.py"].lines[&35], (5, 15));
+        // `weird;name` at line 0.
+        assert_eq!(files["gen.py"].lines[&0], (2, 2));
+        // The `<unknown>` marker has no file.
+        let all: u64 = files.values().map(|f| f.total).sum();
+        assert!(all > 0);
+        assert!(!files.contains_key(""));
+    }
+
+    #[test]
+    fn html_is_escaped_and_sources_are_read_safely() {
+        let dir = TestDir::new("heatmap-escape");
+        fixture_root(dir.path());
+        let html = render(
+            &fixture_profile(),
+            SourceRoot::Dir(dir.path().to_path_buf()),
+        )
+        .unwrap();
+        // Source text is escaped.
+        assert!(
+            html.contains("if x &lt; &quot;&lt;&amp;&gt;&quot;]"),
+            "{html}"
+        );
+        assert!(!html.contains("\"<&>\""));
+        // The symlinked file is refused, the missing one reported.
+        assert!(html.contains("source not shown: the path goes through a symbolic link"));
+        assert!(html.contains("source not shown: cannot read the file: No such file or directory"));
+        assert!(html.contains("source not shown: relative path"));
+        assert!(html.contains("def gr\u{fffd}\u{fffd}e():"));
+        // Lines far from any sample are folded.
+        assert!(html.contains("(18 lines without samples)"), "{html}");
+        assert!(!html.contains("# line 18<"));
+        // Unicode file names survive, escaped where needed.
+        assert!(html.contains("/srv/my app/日本語.py"));
+        // Title with markup.
+        let mut out = Vec::new();
+        HeatmapWriter::new(WriteOptions {
+            title: Some("<b>x</b> & y".into()),
+            ..Default::default()
+        })
+        .with_source_root(SourceRoot::None)
+        .write(&fixture_profile(), &mut out)
+        .unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(html.contains("<title>&lt;b&gt;x&lt;/b&gt; &amp; y — source heatmap</title>"));
+    }
+
+    #[test]
+    fn unsafe_files_are_refused() {
+        let dir = TestDir::new("heatmap-safe");
+        let root = dir.path().join("root");
+        let outside = dir.path().join("secret.py");
+        fs::create_dir_all(root.join("app/sub")).unwrap();
+        fs::write(&outside, "SECRET = 1\n").unwrap();
+        fs::write(root.join("app/ok.py"), "print('ok')\n").unwrap();
+        symlink(&outside, root.join("app/abs_link.py")).unwrap();
+        symlink("../secret.py", root.join("app/rel_link.py")).unwrap();
+        symlink(dir.path(), root.join("linkdir")).unwrap();
+        nix::unistd::mkfifo(&root.join("app/fifo.py"), Mode::from_bits_truncate(0o600)).unwrap();
+        fs::write(
+            root.join("app/big.py"),
+            vec![b'#'; MAX_SOURCE_BYTES as usize + 1],
+        )
+        .unwrap();
+
+        assert_eq!(read_source(&root, "/app/ok.py").unwrap(), "print('ok')\n");
+        assert_eq!(
+            read_source(&root, "/app/sub/../ok.py").unwrap(),
+            "print('ok')\n"
+        );
+        let why = |path: &str| read_source(&root, path).unwrap_err().to_string();
+        assert_eq!(
+            why("/app/abs_link.py"),
+            "the path goes through a symbolic link"
+        );
+        assert_eq!(
+            why("/app/rel_link.py"),
+            "the path goes through a symbolic link"
+        );
+        assert_eq!(
+            why("/linkdir/secret.py"),
+            "the path goes through a symbolic link"
+        );
+        // `..` cannot leave the root: /../secret.py is <root>/secret.py.
+        assert!(
+            why("/../secret.py").contains("No such file"),
+            "{}",
+            why("/../secret.py")
+        );
+        // A FIFO neither blocks nor is read.
+        assert_eq!(why("/app/fifo.py"), "not a regular file");
+        assert_eq!(why("/app/sub"), "not a regular file");
+        assert!(why("/app/big.py").starts_with("file too large"));
+        assert_eq!(why("<string>"), "not a file name");
+        assert_eq!(why("<frozen importlib._bootstrap>"), "not a file name");
+        assert!(why("app/ok.py").starts_with("relative path"));
+    }
+
+    #[test]
+    fn process_roots_are_used() {
+        // Our own process: /proc/self/root is `/`, so a file of ours is read.
+        let dir = TestDir::new("heatmap-proc");
+        let file = dir.path().join("mine.py");
+        fs::write(&file, "def mine():\n    return 42\n").unwrap();
+        let file = fs::canonicalize(&file).unwrap();
+        let mut p = small_profile("cpu");
+        let pid = std::process::id();
+        let frame = p.intern_frame(crate::profile::FrameInfo::python(
+            "mine",
+            file.to_str().unwrap(),
+            2,
+            1,
+        ));
+        let stack = p.intern_stack(&[frame]);
+        p.add_sample(crate::profile::TimedSample {
+            time_ns: 0,
+            key: crate::profile::StackKey {
+                pid,
+                tid: pid,
+                stack,
+            },
+            weight_ns: 1,
+            flags: 0,
+            cpu: 0,
+        });
+        let mut out = Vec::new();
+        writer_for(OutputFormat::Heatmap, &WriteOptions::default())
+            .write(&p, &mut out)
+            .unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(html.contains("    return 42"), "{html}");
+        // pid 4242's root is (almost certainly) not ours to read: app.py is relative anyway.
+        assert!(html.contains("source not shown: relative path"));
+    }
+
+    #[test]
+    fn empty_profile_is_an_error() {
+        assert!(matches!(
+            render(&Profile::default(), SourceRoot::None),
+            Err(OutputError::Empty)
+        ));
+    }
+}
