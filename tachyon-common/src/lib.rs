@@ -126,7 +126,9 @@ pub struct Config {
     pub switch_next_pid: u32,
     /// Capture the kernel stack with each sample (`--kernel`); 0 or 1.
     pub kernel_stacks: u32,
-    pub _pad: u32,
+    /// Capture the native user stack (frame pointers) with each sample
+    /// (`--native`); 0 or 1.
+    pub native_stacks: u32,
 }
 
 /// Ring buffer record kinds (first u32 of every record).
@@ -162,9 +164,12 @@ pub const SAMPLE_PREEMPTED: u32 = 1 << 7;
 pub const SAMPLE_UNINTERRUPTIBLE: u32 = 1 << 8;
 /// Kernel stack frames kept per sample (`--kernel`).
 pub const MAX_KERNEL_FRAMES: usize = 64;
+/// Native user stack frames kept per sample (`--native`).
+pub const MAX_NATIVE_FRAMES: usize = 32;
 
 /// Header of an [`EVENT_SAMPLE`] record, followed by `nframes` [`Frame`]s,
-/// leaf first, then `nkernel` kernel addresses (u64), leaf first.
+/// leaf first, then `nnative` native user addresses (u64, leaf first), then
+/// `nkernel` kernel addresses (u64), leaf first.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SampleHeader {
@@ -176,7 +181,8 @@ pub struct SampleHeader {
     pub nframes: u32,
     /// Kernel return addresses after the frames (leaf first), `--kernel` only.
     pub nkernel: u32,
-    pub _pad: u32,
+    /// Native user return addresses after the frames (leaf first), `--native` only.
+    pub nnative: u32,
     /// `bpf_ktime_get_ns()` at the sample.
     pub ktime_ns: u64,
     /// The `PyThreadState*` of the thread.

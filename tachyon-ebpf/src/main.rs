@@ -15,9 +15,12 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
+    bindings::BPF_F_USER_STACK,
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-        generated::{bpf_get_stack, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output},
+        generated::{
+            bpf_get_stack, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output,
+        },
     },
     macros::{map, perf_event, tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
@@ -27,11 +30,11 @@ use aya_ebpf::{
 use tachyon_common::{
     counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
     SampleRecord, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
-    FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES, MAX_PROCESSES,
-    MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP,
-    OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
-    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
-    SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
+    FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES,
+    MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS, OFFSETS_CFRAME,
+    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_OWNER,
+    SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU,
+    SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
 
 #[map]
@@ -406,25 +409,51 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     if n > MAX_FRAMES {
         n = MAX_FRAMES;
     }
-    // The kernel stack goes right after the frames, in the same buffer.
+    // The native and kernel stacks go right after the frames, in the same
+    // buffer: native first, then kernel.
+    let mut nnative = 0usize;
     let mut nkernel = 0usize;
-    const KSTACK_SLOTS: usize = MAX_KERNEL_FRAMES * 8 / core::mem::size_of::<Frame>();
-    if cfg.kernel_stacks != 0 && n <= MAX_FRAMES - KSTACK_SLOTS {
-        // SAFETY: `n + KSTACK_SLOTS <= MAX_FRAMES`, so the destination range
-        // (MAX_KERNEL_FRAMES * 8 bytes from frame n) lies inside `rec`.
-        let got = unsafe {
-            let dst = core::ptr::addr_of_mut!((*rec).frames) as *mut Frame;
-            bpf_get_stack(
-                ctx,
-                dst.add(n) as *mut c_void,
-                (MAX_KERNEL_FRAMES * 8) as u32,
-                0,
-            )
-        };
-        if got > 0 {
-            nkernel = (got as usize / 8) & (MAX_KERNEL_FRAMES * 2 - 1);
-            if nkernel > MAX_KERNEL_FRAMES {
-                nkernel = MAX_KERNEL_FRAMES;
+    const STACKS_SLOTS: usize =
+        (MAX_NATIVE_FRAMES + MAX_KERNEL_FRAMES) * 8 / core::mem::size_of::<Frame>();
+    if (cfg.kernel_stacks | cfg.native_stacks) != 0 && n <= MAX_FRAMES - STACKS_SLOTS {
+        // SAFETY: `n + STACKS_SLOTS <= MAX_FRAMES`, so both destination
+        // ranges (at most MAX_NATIVE_FRAMES then MAX_KERNEL_FRAMES u64s from
+        // frame n) lie inside `rec`.
+        let base =
+            unsafe { (core::ptr::addr_of_mut!((*rec).frames) as *mut Frame).add(n) as *mut u64 };
+        if cfg.native_stacks != 0 {
+            // SAFETY: see above; the helper writes at most the size given.
+            let got = unsafe {
+                bpf_get_stack(
+                    ctx,
+                    base as *mut c_void,
+                    (MAX_NATIVE_FRAMES * 8) as u32,
+                    BPF_F_USER_STACK as u64,
+                )
+            };
+            if got > 0 {
+                nnative = (got as usize / 8) & (MAX_NATIVE_FRAMES * 2 - 1);
+                if nnative > MAX_NATIVE_FRAMES {
+                    nnative = MAX_NATIVE_FRAMES;
+                }
+            }
+        }
+        if cfg.kernel_stacks != 0 {
+            // SAFETY: `nnative <= MAX_NATIVE_FRAMES`, so the kernel range
+            // still lies inside `rec`.
+            let got = unsafe {
+                bpf_get_stack(
+                    ctx,
+                    base.add(nnative) as *mut c_void,
+                    (MAX_KERNEL_FRAMES * 8) as u32,
+                    0,
+                )
+            };
+            if got > 0 {
+                nkernel = (got as usize / 8) & (MAX_KERNEL_FRAMES * 2 - 1);
+                if nkernel > MAX_KERNEL_FRAMES {
+                    nkernel = MAX_KERNEL_FRAMES;
+                }
             }
         }
     }
@@ -437,7 +466,7 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
         cpu: unsafe { bpf_get_smp_processor_id() },
         nframes: n as u32,
         nkernel: nkernel as u32,
-        _pad: 0,
+        nnative: nnative as u32,
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
         tstate,
@@ -446,7 +475,7 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };
     let size = core::mem::size_of::<SampleHeader>()
         + n * core::mem::size_of::<Frame>()
-        + nkernel * 8;
+        + (nnative + nkernel) * 8;
     if size > core::mem::size_of::<SampleRecord>() {
         return false;
     }
@@ -477,7 +506,12 @@ pub fn sample(ctx: PerfEventContext) -> u32 {
         return 0;
     };
     count(counter::TICKS);
-    capture(EbpfContext::as_ptr(&ctx), pid_tgid, &proc_info, SAMPLE_ON_CPU);
+    capture(
+        EbpfContext::as_ptr(&ctx),
+        pid_tgid,
+        &proc_info,
+        SAMPLE_ON_CPU,
+    );
     0
 }
 

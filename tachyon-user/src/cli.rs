@@ -77,6 +77,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_gc: bool,
 
+    /// Append the native (C) frames the Python leaf is running, walked with
+    /// frame pointers; where a binary has none, the stack says so.
+    #[arg(long)]
+    pub native: bool,
+
     /// Row order of the text table.
     #[arg(long, value_enum, value_name = "KEY", default_value_t = SortOrder::Nsamples)]
     pub sort: SortOrder,

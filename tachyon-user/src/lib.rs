@@ -7,6 +7,7 @@ pub mod cli;
 pub mod kallsyms;
 pub mod kernel;
 pub mod mode;
+pub mod native;
 pub mod output;
 pub mod profile;
 pub mod python;

@@ -49,6 +49,7 @@ fn run(cli: Cli) -> Result<()> {
         mode: cli.mode,
         kernel_stacks: cli.kernel,
         show_gc: !cli.no_gc,
+        native_stacks: cli.native,
     };
     let initial = session::preflight(&opts)?;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -9,10 +9,11 @@ use tachyon_common::{
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
     /// A stack sample; `frames` holds `header.nframes` frames, leaf first,
-    /// `kernel` the kernel return addresses, leaf first.
+    /// `native` and `kernel` the user and kernel return addresses, leaf first.
     Sample {
         header: SampleHeader,
         frames: FrameIter<'a>,
+        native: Vec<u64>,
         kernel: Vec<u64>,
     },
     SwitchIn(ProcEvent),
@@ -69,14 +70,15 @@ pub fn decode(bytes: &[u8]) -> Option<Record<'_>> {
             let rest = &bytes[size_of::<SampleHeader>()..];
             let n = (header.nframes as usize).min(rest.len() / size_of::<Frame>());
             let (frames, after) = rest.split_at(n * size_of::<Frame>());
-            let kernel = after
+            let mut addrs = after
                 .chunks_exact(8)
-                .take(header.nkernel as usize)
-                .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
-                .collect();
+                .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes));
+            let native = addrs.by_ref().take(header.nnative as usize).collect();
+            let kernel = addrs.take(header.nkernel as usize).collect();
             Some(Record::Sample {
                 header,
                 frames: FrameIter { bytes: frames },
+                native,
                 kernel,
             })
         }
@@ -123,6 +125,7 @@ mod tests {
             header,
             frames,
             kernel,
+            ..
         }) = decode(&b)
         else {
             panic!("not a sample")

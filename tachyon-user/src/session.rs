@@ -16,6 +16,7 @@ use crate::bpf::{BpfError, Sampler};
 use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
+use crate::native::{leaf_native_frames, NativeSymbols};
 use crate::profile::{FrameId, FrameInfo, FrameKind, Profile, ProfileMeta, StackKey, TimedSample};
 use crate::python::layout::version_slot;
 use crate::python::process::{self, InspectError, Inspector, PythonProcess};
@@ -44,6 +45,8 @@ pub struct SessionOptions {
     pub kernel_stacks: bool,
     /// Show `<GC>` while the garbage collector runs.
     pub show_gc: bool,
+    /// Append native (C) frames above the Python leaf, from frame pointers.
+    pub native_stacks: bool,
 }
 
 /// Why a run could not start.
@@ -72,6 +75,8 @@ pub struct Summary {
     pub read_errors: u64,
     pub no_thread_state: u64,
     pub events_lost: u64,
+    /// `--native` samples whose native walk broke off (no frame pointers).
+    pub native_incomplete: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -90,7 +95,15 @@ impl std::fmt::Display for Summary {
         writeln!(f, "  frames unsymbolized:  {}", self.unsymbolized)?;
         writeln!(f, "  stacks with read errors: {}", self.read_errors)?;
         writeln!(f, "  ticks without thread state: {}", self.no_thread_state)?;
-        write!(f, "  process events lost:  {}", self.events_lost)
+        write!(f, "  process events lost:  {}", self.events_lost)?;
+        if self.native_incomplete > 0 {
+            write!(
+                f,
+                "\n  native stacks cut short: {} (code built without frame pointers)",
+                self.native_incomplete
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -118,7 +131,13 @@ struct Engine {
     ids: Vec<FrameId>,
     /// The `<native>` marker frame.
     native_id: FrameId,
+    native: NativeSymbols,
+    /// Samples whose native walk broke off before the interpreter.
+    native_incomplete: u64,
 }
+
+/// Shown above the Python leaf when the native walk broke off.
+const NATIVE_INCOMPLETE: &str = "<native: unwinding stopped (no frame pointers)>";
 
 /// An off-CPU stack waiting for the thread to run again.
 struct PendingOffCpu {
@@ -184,6 +203,7 @@ impl Engine {
 
     fn forget(&mut self, pid: u32) {
         self.sampler.untrack(pid);
+        self.native.forget(pid);
         if self.symbols.contains_key(&pid) {
             self.exited.insert(pid);
         }
@@ -248,7 +268,13 @@ impl Engine {
         }
     }
 
-    fn on_sample(&mut self, header: SampleHeader, frames: FrameIter<'_>, kernel: &[u64]) {
+    fn on_sample(
+        &mut self,
+        header: SampleHeader,
+        frames: FrameIter<'_>,
+        native: &[u64],
+        kernel: &[u64],
+    ) {
         if !self.opts.mode.keeps(header.flags) {
             return;
         }
@@ -267,6 +293,25 @@ impl Engine {
         ids.reverse();
         if header.flags & SAMPLE_IN_GC != 0 && self.opts.show_gc {
             ids.push(self.profile.intern_frame(FrameInfo::marker("<GC>")));
+        }
+        if self.opts.native_stacks && !native.is_empty() {
+            let (natives, complete) = leaf_native_frames(&mut self.native, header.pid, native);
+            if !complete {
+                self.native_incomplete += 1;
+                ids.push(
+                    self.profile
+                        .intern_frame(FrameInfo::marker(NATIVE_INCOMPLETE)),
+                );
+            }
+            for f in natives.iter().rev() {
+                ids.push(self.profile.intern_frame(FrameInfo {
+                    name: f.name.clone(),
+                    file: f.module.clone(),
+                    line: 0,
+                    first_line: 0,
+                    kind: FrameKind::Native,
+                }));
+            }
         }
         let kernel_names: Vec<&str> = kernel
             .iter()
@@ -343,8 +388,9 @@ impl Engine {
             Some(Record::Sample {
                 header,
                 frames,
+                native,
                 kernel,
-            }) => self.on_sample(header, frames, &kernel),
+            }) => self.on_sample(header, frames, &native, &kernel),
             Some(Record::SwitchIn(ev)) => self.on_switch_in(ev.aux, ev.ktime_ns),
             Some(Record::Exec(ev)) => self.on_exec(ev.pid),
             Some(Record::Fork(ev)) => self.on_fork(ev.pid, ev.aux),
@@ -393,7 +439,7 @@ pub async fn run(
         switch_prev_state: kernel::tracepoint_field_offset("sched", "sched_switch", "prev_state")?,
         switch_next_pid: kernel::tracepoint_field_offset("sched", "sched_switch", "next_pid")?,
         kernel_stacks: opts.kernel_stacks as u32,
-        _pad: 0,
+        native_stacks: opts.native_stacks as u32,
     };
     let kallsyms = if opts.kernel_stacks || opts.mode.needs_off_cpu() {
         KernelSymbols::load().unwrap_or_default()
@@ -440,6 +486,8 @@ pub async fn run(
         kernel_frames: HashMap::new(),
         ids: Vec::new(),
         native_id: 0,
+        native: NativeSymbols::new(),
+        native_incomplete: 0,
     };
     engine.native_id = engine
         .profile
@@ -541,6 +589,7 @@ pub async fn run(
         read_errors: counters[counter::READ_ERRORS as usize],
         no_thread_state: counters[counter::NO_TSTATE as usize],
         events_lost: counters[counter::EVENTS_LOST as usize],
+        native_incomplete: engine.native_incomplete,
     };
     // Processes that never produced a sample are not part of the profile.
     engine

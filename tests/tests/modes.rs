@@ -387,3 +387,95 @@ fn replay_refilters_a_recording_by_mode() {
     assert!(gil <= 0.03, "hasher share in gil mode: {gil:.3}");
     assert!(cpu >= 0.2, "hasher share in cpu mode: {cpu:.3}");
 }
+
+/// `--native`: the C functions a Python frame is running (a library built
+/// with frame pointers, called through ctypes) show above it, leaf last.
+fn native_frames(label: &'static str) {
+    let py = interpreter(label);
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let dir = TempDir::new("native");
+    let lib = dir.0.join("libnative_test.so");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-O1", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(root().join("tests/workloads/native_lib.c"))
+        .status();
+    if !require(
+        gcc.map(|s| s.success()).unwrap_or(false),
+        "gcc to build the test library",
+    ) {
+        return;
+    }
+    let w = Workload::start(
+        &py.path,
+        "native_ext.py",
+        &["30", lib.to_str().expect("utf-8")],
+    );
+    let pid = w.pid().to_string();
+    let run = profile(
+        &[
+            "--pid",
+            &pid,
+            "--rate",
+            "1000",
+            "--duration",
+            "2",
+            "--mode",
+            "cpu",
+            "--native",
+        ],
+        "collapsed",
+    );
+    assert!(run.output.status.success(), "{label}: {}", run.stderr);
+    let stacks = parse_collapsed(&run.profile.expect("profile written"));
+    let (mut total, mut resolved) = (0, 0);
+    for s in stacks.iter().filter(|s| has_frame(s, "call_c")) {
+        total += s.count;
+        let n = s.frames.len();
+        if n >= 2
+            && s.frames[n - 1] == "inner_c (libnative_test.so)"
+            && s.frames[n - 2] == "outer_c (libnative_test.so)"
+        {
+            resolved += s.count;
+        }
+        // Native frames sit above the Python leaf; a cut-short walk says so
+        // right above it.
+        let leaf_py = s
+            .frames
+            .iter()
+            .rposition(|f| f.starts_with("call_c "))
+            .expect("call_c");
+        for f in &s.frames[leaf_py + 1..] {
+            assert!(
+                !f.contains(".py:"),
+                "{label}: Python frame above the native part: {:?}",
+                s.frames
+            );
+        }
+        if let Some(m) = s
+            .frames
+            .iter()
+            .position(|f| f.starts_with("<native: unwinding stopped"))
+        {
+            assert_eq!(
+                m,
+                leaf_py + 1,
+                "{label}: marker not right above the Python leaf"
+            );
+        }
+    }
+    assert!(
+        total >= 500,
+        "{label}: {total} samples in call_c\n{}",
+        run.stderr
+    );
+    assert!(
+        resolved as f64 >= 0.9 * total as f64,
+        "{label}: {resolved}/{total} end in outer_c;inner_c"
+    );
+}
+
+per_interpreter!(native_frames:
+    native_frames_3_8 => "3.8", native_frames_3_12 => "3.12", native_frames_3_14 => "3.14");

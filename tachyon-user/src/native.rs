@@ -1,0 +1,249 @@
+//! Native (C) frames for `--native`: user return addresses from the kernel's
+//! frame-pointer walk, resolved to ELF symbols of the process's mappings.
+//!
+//! Files are opened through `/proc/PID/map_files/…` (never by path inside the
+//! process's root) and their symbol tables cached by (device, inode).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object::read::ReadCache;
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+/// Functions of the interpreter's eval loop: where C called by a Python
+/// frame ends and the interpreter begins.
+const EVAL_PREFIXES: &[&str] = &["_PyEval_EvalFrame", "PyEval_EvalCode", "_PyEval_Vector"];
+
+/// How often a process's mappings may be re-read on a miss (dlopen).
+const MAPS_REFRESH: Duration = Duration::from_millis(500);
+
+/// One resolved native frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativeFrame {
+    /// Symbol name, or `module+0xoffset` when the module has no symbol there.
+    pub name: String,
+    /// Base name of the module (`libcrypto.so.3`).
+    pub module: String,
+    /// The interpreter's eval loop: the native walk above a Python leaf stops here.
+    pub is_eval: bool,
+}
+
+#[derive(Debug, Default)]
+struct FileSymbols {
+    /// (file offset, vaddr, size) of loadable segments.
+    segments: Vec<(u64, u64, u64)>,
+    /// (start vaddr, end vaddr, name), sorted.
+    functions: Vec<(u64, u64, String)>,
+}
+
+impl FileSymbols {
+    fn parse(file: File) -> Option<FileSymbols> {
+        let cache = ReadCache::new(file);
+        let obj = object::File::parse(&cache).ok()?;
+        let segments = obj
+            .segments()
+            .map(|s| (s.file_range().0, s.address(), s.file_range().1))
+            .collect();
+        let mut functions: Vec<(u64, u64, String)> = obj
+            .symbols()
+            .chain(obj.dynamic_symbols())
+            .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.address() != 0)
+            .filter_map(|s| {
+                Some((
+                    s.address(),
+                    s.address() + s.size(),
+                    s.name().ok()?.to_string(),
+                ))
+            })
+            .collect();
+        functions.sort();
+        functions.dedup_by(|a, b| a.0 == b.0);
+        Some(FileSymbols {
+            segments,
+            functions,
+        })
+    }
+
+    fn vaddr_of(&self, file_offset: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|(off, _, size)| file_offset >= *off && file_offset < off + size)
+            .map(|(off, vaddr, _)| vaddr + (file_offset - off))
+    }
+
+    fn function_at(&self, vaddr: u64) -> Option<&str> {
+        let i = self
+            .functions
+            .partition_point(|(start, _, _)| *start <= vaddr);
+        let (start, end, name) = self.functions.get(i.checked_sub(1)?)?;
+        (vaddr >= *start && vaddr < *end).then_some(name.as_str())
+    }
+}
+
+#[derive(Debug)]
+struct ExecMapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    module: String,
+    symbols: Option<Arc<FileSymbols>>,
+}
+
+#[derive(Debug)]
+struct ProcessMaps {
+    maps: Vec<ExecMapping>,
+    read_at: Instant,
+}
+
+/// Native symbolization state for all processes.
+#[derive(Debug, Default)]
+pub struct NativeSymbols {
+    files: HashMap<(u64, u64), Arc<FileSymbols>>,
+    procs: HashMap<u32, ProcessMaps>,
+}
+
+impl NativeSymbols {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn load_maps(&mut self, pid: u32) -> ProcessMaps {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let mut maps = Vec::new();
+        for line in text.lines() {
+            let mut it = line.split_ascii_whitespace();
+            let (Some(range), Some(perms), Some(offset)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            let path = it.nth(2).unwrap_or("");
+            if !perms.contains('x') || !path.starts_with('/') {
+                continue;
+            }
+            let Some((s, e)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end), Ok(offset)) = (
+                u64::from_str_radix(s, 16),
+                u64::from_str_radix(e, 16),
+                u64::from_str_radix(offset, 16),
+            ) else {
+                continue;
+            };
+            let symbols = File::open(format!("/proc/{pid}/map_files/{s}-{e}"))
+                .ok()
+                .and_then(|f| {
+                    let meta = f.metadata().ok()?;
+                    let key = (meta.dev(), meta.ino());
+                    if let Some(syms) = self.files.get(&key) {
+                        return Some(syms.clone());
+                    }
+                    let syms = Arc::new(FileSymbols::parse(f)?);
+                    self.files.insert(key, syms.clone());
+                    Some(syms)
+                });
+            maps.push(ExecMapping {
+                start,
+                end,
+                offset,
+                module: path.rsplit('/').next().unwrap_or(path).to_string(),
+                symbols,
+            });
+        }
+        ProcessMaps {
+            maps,
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Resolves one return address of process `pid`; `None` when it lies in
+    /// no executable mapping (a frame-pointer walk that went astray).
+    pub fn resolve(&mut self, pid: u32, addr: u64) -> Option<NativeFrame> {
+        let stale = match self.procs.get(&pid) {
+            None => true,
+            Some(p) => {
+                !p.maps.iter().any(|m| addr >= m.start && addr < m.end)
+                    && p.read_at.elapsed() >= MAPS_REFRESH
+            }
+        };
+        if stale {
+            let maps = self.load_maps(pid);
+            self.procs.insert(pid, maps);
+        }
+        let m = self
+            .procs
+            .get(&pid)?
+            .maps
+            .iter()
+            .find(|m| addr >= m.start && addr < m.end)?;
+        let file_offset = addr - m.start + m.offset;
+        let name = m
+            .symbols
+            .as_ref()
+            .and_then(|s| s.function_at(s.vaddr_of(file_offset)?))
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}+{:#x}", m.module, file_offset));
+        Some(NativeFrame {
+            is_eval: EVAL_PREFIXES.iter().any(|p| name.starts_with(p)),
+            name,
+            module: m.module.clone(),
+        })
+    }
+
+    /// Forgets a process that exited.
+    pub fn forget(&mut self, pid: u32) {
+        self.procs.remove(&pid);
+    }
+}
+
+/// The native frames to show above a Python leaf, leaf first: every frame
+/// up to (not including) the interpreter's eval loop. The flag is false when
+/// the walk broke off before reaching it (no frame pointers somewhere).
+pub fn leaf_native_frames(
+    syms: &mut NativeSymbols,
+    pid: u32,
+    addrs: &[u64],
+) -> (Vec<NativeFrame>, bool) {
+    let mut out = Vec::new();
+    for &a in addrs {
+        match syms.resolve(pid, a) {
+            Some(f) if f.is_eval => return (out, true),
+            Some(f) => out.push(f),
+            None => return (out, false),
+        }
+    }
+    (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn a_function_of_this_test() -> u64 {
+        a_function_of_this_test as *const () as u64
+    }
+
+    #[test]
+    fn resolves_a_function_of_this_process() {
+        let mut s = NativeSymbols::new();
+        let addr = a_function_of_this_test() + 1;
+        let f = s
+            .resolve(std::process::id(), addr)
+            .expect("in an executable mapping");
+        assert!(f.name.contains("a_function_of_this_test"), "{f:?}");
+        assert!(!f.is_eval);
+        assert!(s.resolve(std::process::id(), 8).is_none());
+    }
+
+    #[test]
+    fn walk_stops_at_the_eval_loop_or_a_broken_chain() {
+        let mut s = NativeSymbols::new();
+        let here = a_function_of_this_test() + 1;
+        let (frames, complete) = leaf_native_frames(&mut s, std::process::id(), &[here, 8]);
+        assert_eq!(frames.len(), 1);
+        assert!(!complete);
+    }
+}
