@@ -283,8 +283,8 @@ class TachyonBpf(Profiler):
     def __init__(self, args, python="3.11"):
         super().__init__(args)
         self.python = python
-        self.bin = args.tachyon_bpf_bin
-        self.has_mode = args.tachyon_bpf_has_mode
+        self.bin = getattr(args, "tachyon_bpf_bin", None)
+        self.has_mode = getattr(args, "tachyon_bpf_has_mode", False)
 
     def command(self, pid, rate, out, many):
         cmd = [self.bin]
@@ -540,6 +540,8 @@ def analyse(rec, wl, prof, samples, rate):
                 break
     attributed = sum(counts.values())
     rec["function_samples"] = counts
+    if n_window and not attributed:
+        rec["note"] = "samples in the work, but none in a truth function"
     if attributed and len(funcs) > 1:
         errs = {f: abs(counts[f] / attributed - s) * 100 for f, s in funcs.items()}
         rec["share_error_pp"] = errs
@@ -815,6 +817,9 @@ def table(groups, args, env):
                 elif w == "ctxswitch":
                     spec = "switches/s %s" % fmt_stat(
                         [r.get("result", {}).get("switches_per_s") for r in rs], "%.0f")
+                blind = sum(1 for r in rs if r.get("note"))
+                if blind:
+                    spec += "; %d run(s) with no sample in a truth function" % blind
                 add("| " + " | ".join([
                     w, "%s (%s) %s" % (prof, py, rate_label(rate)),
                     fmt_stat(extra(rs, "slowdown"), "%.3f"),
@@ -906,7 +911,7 @@ def targets(groups):
     procs = med([r.get("profiler_processes") for r in rs])
     rss = med([r.get("profiler_rss_kib") for r in rs])
     out.append(("20 processes: all covered, one profiler process, < 100 MiB RSS",
-                "–" if cov is None else "%d/20, %s process(es), %.1f MiB" % (
+                "–" if cov is None else "%d/20, %d process(es), %.1f MiB" % (
                     cov, procs, (rss or 0) / 1024),
                 None if cov is None else (cov >= 20 and procs == 1 and (rss or 0) < 100 * 1024)))
     v = m("cpu_split", 10000, "share_error_pp_max")

@@ -15,7 +15,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    bindings::BPF_F_USER_STACK,
+    bindings::{BPF_F_USER_STACK, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         generated::{
@@ -56,7 +56,7 @@ static WALK: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(64 * 1024 * 1024, 0);
+static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 /// Per-CPU state of one sample's walk, shared with the `bpf_loop` callbacks.
 #[repr(C)]
@@ -486,7 +486,7 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
             &EVENTS as *const RingBuf as *mut c_void,
             rec as *mut c_void,
             size as u64,
-            0,
+            wakeup_flags(),
         )
     };
     if r == 0 {
@@ -554,6 +554,21 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// Ring buffer size; userspace drains it every few milliseconds.
+const EVENTS_BYTES: u32 = 16 * 1024 * 1024;
+
+/// Samples do not wake the reader (it drains on a short timer), unless the
+/// buffer is a quarter full: one wake-up per sample would cost more than
+/// the sample.
+#[inline(always)]
+fn wakeup_flags() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > (EVENTS_BYTES / 4) as u64 {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
+
 #[inline(always)]
 fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
     let ev = ProcEvent {
@@ -564,7 +579,14 @@ fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
     };
-    if EVENTS.output::<ProcEvent>(&ev, 0).is_err() {
+    // Context-switch events are as frequent as samples; process events are
+    // rare and wake the reader at once.
+    let flags = if kind == EVENT_SWITCH_IN {
+        wakeup_flags()
+    } else {
+        0
+    };
+    if EVENTS.output::<ProcEvent>(&ev, flags).is_err() {
         count(counter::EVENTS_LOST);
     }
 }

@@ -5,7 +5,9 @@
 //! (Python, markers, native, kernel), root first; the process and thread are
 //! kept beside the stack in [`StackKey`], so writers choose how to root them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 /// Index into [`Profile::frames`].
 pub type FrameId = u32;

@@ -1,6 +1,8 @@
 //! One profiling run: discovery, the ring-buffer loop, aggregation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -475,15 +477,15 @@ pub async fn run(
         opts,
         sampler,
         inspector: Inspector::new(),
-        symbols: HashMap::new(),
+        symbols: HashMap::default(),
         exited: HashSet::new(),
         profile,
         start_ktime: monotonic_ns(),
         retry_tx,
         samples_dropped: 0,
-        off_cpu: HashMap::new(),
+        off_cpu: HashMap::default(),
         kallsyms,
-        kernel_frames: HashMap::new(),
+        kernel_frames: HashMap::default(),
         ids: Vec::new(),
         native_id: 0,
         native: NativeSymbols::new(),
@@ -533,6 +535,9 @@ pub async fn run(
     tokio::pin!(sleep_until_deadline);
     tokio::pin!(stop);
     let mut check = tokio::time::interval(Duration::from_millis(100));
+    // Samples do not wake us up (see the kernel side): drain on a timer.
+    let mut drain = tokio::time::interval(Duration::from_millis(4));
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
@@ -542,6 +547,12 @@ pub async fn run(
                     engine.on_record(&item);
                 }
                 guard.clear_ready();
+            }
+            _ = drain.tick() => {
+                let rb = ring.get_mut();
+                while let Some(item) = rb.next() {
+                    engine.on_record(&item);
+                }
             }
             Some((pid, attempt)) = retry_rx.recv() => engine.inspect_new(pid, attempt),
             _ = &mut sleep_until_deadline => break,

@@ -6,7 +6,7 @@
 //! address and hash, so a code object freed and replaced at the same address
 //! by a function of another name never hits a stale entry.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use tachyon_common::Frame;
 
@@ -36,8 +36,8 @@ impl ProcessSymbols {
         Self {
             mem: ProcessMemory::new(proc.pid),
             proc,
-            code: HashMap::new(),
-            frames: HashMap::new(),
+            code: HashMap::default(),
+            frames: HashMap::default(),
             failures: 0,
         }
     }
