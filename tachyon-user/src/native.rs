@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use object::read::ReadCache;
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
-/// Functions of the interpreter's eval loop: where C called by a Python
-/// frame ends and the interpreter begins.
-const EVAL_PREFIXES: &[&str] = &["_PyEval_EvalFrame", "PyEval_EvalCode", "_PyEval_Vector"];
+/// The interpreter's eval loop (`_PyEval_EvalFrameDefault`): each run of
+/// Python frames between two C boundaries executes in one invocation of it.
+const EVAL_PREFIX: &str = "_PyEval_EvalFrame";
 
 /// How often a process's mappings may be re-read on a miss (dlopen).
 const MAPS_REFRESH: Duration = Duration::from_millis(500);
@@ -186,7 +186,7 @@ impl NativeSymbols {
             .map(str::to_string)
             .unwrap_or_else(|| format!("{}+{:#x}", m.module, file_offset));
         Some(NativeFrame {
-            is_eval: EVAL_PREFIXES.iter().any(|p| name.starts_with(p)),
+            is_eval: name.starts_with(EVAL_PREFIX),
             name,
             module: m.module.clone(),
         })
@@ -198,23 +198,61 @@ impl NativeSymbols {
     }
 }
 
-/// The native frames to show above a Python leaf, leaf first: every frame
-/// up to (not including) the interpreter's eval loop. The flag is false when
-/// the walk broke off before reaching it (no frame pointers somewhere).
-pub fn leaf_native_frames(
-    syms: &mut NativeSymbols,
-    pid: u32,
-    addrs: &[u64],
-) -> (Vec<NativeFrame>, bool) {
-    let mut out = Vec::new();
-    for &a in addrs {
-        match syms.resolve(pid, a) {
-            Some(f) if f.is_eval => return (out, true),
-            Some(f) => out.push(f),
-            None => return (out, false),
+/// The native stack of a sample, resolved leaf first, cut into the runs of
+/// C code between the interpreter's eval-loop frames: `segments[0]` is what
+/// the Python leaf is running, `segments[k]` the C code that the Python
+/// frame below the k-th C boundary (a `<native>` marker, counted from the
+/// leaf) called. `complete` is false when the walk broke off (no frame
+/// pointers somewhere): then the last segment is cut short.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct NativeStack {
+    pub segments: Vec<Vec<NativeFrame>>,
+    /// Eval-loop frames seen.
+    pub evals: usize,
+    pub complete: bool,
+}
+
+impl NativeStack {
+    /// The C frames that replace the k-th `<native>` marker from the leaf
+    /// (k ≥ 1), when the walk saw that run of C code whole (bounded by eval
+    /// frames on both sides).
+    pub fn at_marker(&self, k: usize) -> Option<&[NativeFrame]> {
+        if k >= 1 && k < self.evals {
+            self.segments.get(k).map(Vec::as_slice)
+        } else {
+            None
         }
     }
-    (out, false)
+}
+
+/// Resolves a sample's native return addresses (leaf first).
+pub fn native_stack(syms: &mut NativeSymbols, pid: u32, addrs: &[u64]) -> NativeStack {
+    let mut st = NativeStack {
+        segments: vec![Vec::new()],
+        evals: 0,
+        complete: true,
+    };
+    for &a in addrs {
+        match syms.resolve(pid, a) {
+            Some(f) if f.is_eval => {
+                st.evals += 1;
+                st.segments.push(Vec::new());
+            }
+            Some(f) => {
+                if let Some(seg) = st.segments.last_mut() {
+                    seg.push(f);
+                }
+            }
+            None => {
+                st.complete = false;
+                return st;
+            }
+        }
+    }
+    // Frames ran out before the walk reached anything below the interpreter:
+    // only complete if at least the leaf's run of C code was bounded.
+    st.complete = st.evals > 0;
+    st
 }
 
 #[cfg(test)]
@@ -239,11 +277,33 @@ mod tests {
     }
 
     #[test]
-    fn walk_stops_at_the_eval_loop_or_a_broken_chain() {
+    fn a_broken_chain_is_incomplete() {
         let mut s = NativeSymbols::new();
         let here = a_function_of_this_test() + 1;
-        let (frames, complete) = leaf_native_frames(&mut s, std::process::id(), &[here, 8]);
-        assert_eq!(frames.len(), 1);
-        assert!(!complete);
+        let st = native_stack(&mut s, std::process::id(), &[here, 8]);
+        assert_eq!(
+            st.segments,
+            vec![vec![s.resolve(std::process::id(), here).expect("resolves")]]
+        );
+        assert!(!st.complete);
+        assert_eq!(st.at_marker(1), None);
+    }
+
+    #[test]
+    fn segments_map_to_markers_only_when_bounded() {
+        let f = |name: &str| NativeFrame {
+            name: name.into(),
+            module: "m".into(),
+            is_eval: false,
+        };
+        let st = NativeStack {
+            segments: vec![vec![f("leaf_c")], vec![f("sorted_c")], vec![f("main_c")]],
+            evals: 2,
+            complete: true,
+        };
+        assert_eq!(st.at_marker(1), Some(&[f("sorted_c")][..]));
+        // Beyond the last eval frame the run is not bounded.
+        assert_eq!(st.at_marker(2), None);
+        assert_eq!(st.at_marker(0), None);
     }
 }

@@ -18,7 +18,7 @@ use crate::bpf::{BpfError, Sampler};
 use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
-use crate::native::{leaf_native_frames, NativeSymbols};
+use crate::native::{native_stack, NativeFrame, NativeSymbols};
 use crate::profile::{FrameId, FrameInfo, FrameKind, Profile, ProfileMeta, StackKey, TimedSample};
 use crate::python::layout::version_slot;
 use crate::python::process::{self, InspectError, Inspector, PythonProcess};
@@ -297,23 +297,7 @@ impl Engine {
             ids.push(self.profile.intern_frame(FrameInfo::marker("<GC>")));
         }
         if self.opts.native_stacks && !native.is_empty() {
-            let (natives, complete) = leaf_native_frames(&mut self.native, header.pid, native);
-            if !complete {
-                self.native_incomplete += 1;
-                ids.push(
-                    self.profile
-                        .intern_frame(FrameInfo::marker(NATIVE_INCOMPLETE)),
-                );
-            }
-            for f in natives.iter().rev() {
-                ids.push(self.profile.intern_frame(FrameInfo {
-                    name: f.name.clone(),
-                    file: f.module.clone(),
-                    line: 0,
-                    first_line: 0,
-                    kind: FrameKind::Native,
-                }));
-            }
+            self.add_native(header.pid, native, &mut ids);
         }
         let kernel_names: Vec<&str> = kernel
             .iter()
@@ -365,6 +349,53 @@ impl Engine {
             flags: header.flags,
             cpu: header.cpu,
         });
+    }
+
+    /// Merges the native stack into the Python one (root first in `ids`):
+    /// each `<native>` marker whose run of C code the frame-pointer walk saw
+    /// whole becomes those C frames, and the C code the Python leaf is
+    /// running goes above it. A walk that broke off says so above the leaf.
+    fn add_native(&mut self, pid: u32, native: &[u64], ids: &mut Vec<FrameId>) {
+        let st = native_stack(&mut self.native, pid, native);
+        let intern = |f: &NativeFrame, profile: &mut Profile| {
+            profile.intern_frame(FrameInfo {
+                name: f.name.clone(),
+                file: f.module.clone(),
+                line: 0,
+                first_line: 0,
+                kind: FrameKind::Native,
+            })
+        };
+        // Markers from the leaf: k = 1, 2, …
+        let markers: Vec<usize> = ids
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, &id)| id == self.native_id)
+            .map(|(i, _)| i)
+            .collect();
+        for (k, &pos) in markers.iter().enumerate() {
+            if let Some(frames) = st.at_marker(k + 1).filter(|f| !f.is_empty()) {
+                let replaced: Vec<FrameId> = frames
+                    .iter()
+                    .rev()
+                    .map(|f| intern(f, &mut self.profile))
+                    .collect();
+                ids.splice(pos..=pos, replaced);
+            }
+        }
+        if !st.complete {
+            self.native_incomplete += 1;
+            ids.push(
+                self.profile
+                    .intern_frame(FrameInfo::marker(NATIVE_INCOMPLETE)),
+            );
+        }
+        if let Some(leaf) = st.segments.first() {
+            for f in leaf.iter().rev() {
+                ids.push(intern(f, &mut self.profile));
+            }
+        }
     }
 
     /// A thread whose off-CPU stack we hold runs again: its stack weighs the
