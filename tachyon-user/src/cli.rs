@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::mode::Mode;
-use crate::output::{OutputFormat, SortOrder};
+use crate::output::{OutputFormat, SortOrder, WriteOptions};
 
 /// System-wide eBPF sampling profiler for CPython 3.8–3.15.
 #[derive(Debug, Parser)]
@@ -39,24 +39,8 @@ pub struct Cli {
     #[arg(short, long, default_value = "100", value_parser = parse_rate)]
     pub rate: u64,
 
-    /// Write the profile here (format from --format or the extension).
-    /// Without it, a table of the top functions goes to standard output.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-
-    /// Output format (default: from the extension of --output, else text on
-    /// standard output and collapsed in a file).
-    #[arg(short, long, value_enum)]
-    pub format: Option<OutputFormat>,
-
-    /// Root each stack at a thread frame under its process.
-    #[arg(long)]
-    pub threads: bool,
-
-    /// Draw a differential flamegraph against this baseline: a recording
-    /// (.tbr) or a collapsed file. Red: more than in the baseline, blue: less.
-    #[arg(long, value_name = "FILE")]
-    pub diff_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
 
     /// A subcommand instead of a profiling run.
     #[command(subcommand)]
@@ -81,14 +65,6 @@ pub struct Cli {
     /// frame pointers; where a binary has none, the stack says so.
     #[arg(long)]
     pub native: bool,
-
-    /// Row order of the text table.
-    #[arg(long, value_enum, value_name = "KEY", default_value_t = SortOrder::Nsamples)]
-    pub sort: SortOrder,
-
-    /// Rows of the text table (default: 15; 0 for all).
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
 }
 
 /// Subcommands.
@@ -106,12 +82,25 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub recording: PathBuf,
 
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// Re-filter the recording into this mode (e.g. `cpu` or `gil` from a
+    /// wall-mode recording); the samples keep their flags.
+    #[arg(short, long, value_enum)]
+    pub mode: Option<Mode>,
+}
+
+/// Where and how a profile is written (a run and `replay` share these).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Write the profile here (format from --format or the extension).
-    /// Without it, collapsed stacks go to standard output.
+    /// Without it, a table of the top functions goes to standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format (default: from the extension of --output, else collapsed).
+    /// Output format (default: from the extension of --output, else text on
+    /// standard output and collapsed in a file).
     #[arg(short, long, value_enum)]
     pub format: Option<OutputFormat>,
 
@@ -120,7 +109,7 @@ pub struct ReplayArgs {
     pub threads: bool,
 
     /// Draw a differential flamegraph against this baseline: a recording
-    /// (.tbr) or a collapsed file.
+    /// (.tbr) or a collapsed file. Red: more than in the baseline, blue: less.
     #[arg(long, value_name = "FILE")]
     pub diff_baseline: Option<PathBuf>,
 
@@ -131,19 +120,28 @@ pub struct ReplayArgs {
     /// Rows of the text table (default: 15; 0 for all).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-
-    /// Re-filter the recording into this mode (e.g. `cpu` or `gil` from a
-    /// wall-mode recording); the samples keep their flags.
-    #[arg(short, long, value_enum)]
-    pub mode: Option<Mode>,
 }
 
-impl ReplayArgs {
-    /// The output format: `--format`, else the extension, else collapsed.
+impl OutputArgs {
+    /// The output format: `--format`, else the extension, else text on
+    /// standard output and collapsed in a file.
     pub fn output_format(&self) -> OutputFormat {
         self.format
             .or_else(|| self.output.as_deref().and_then(OutputFormat::from_path))
-            .unwrap_or(OutputFormat::Collapsed)
+            .unwrap_or(match self.output {
+                None => OutputFormat::Text,
+                Some(_) => OutputFormat::Collapsed,
+            })
+    }
+
+    /// The writer options these flags ask for.
+    pub fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            threads: self.threads,
+            title: None,
+            sort: self.sort,
+            limit: self.limit,
+        }
     }
 }
 
@@ -179,19 +177,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
-impl Cli {
-    /// The output format: `--format`, else the extension, else text on
-    /// standard output and collapsed in a file.
-    pub fn output_format(&self) -> OutputFormat {
-        self.format
-            .or_else(|| self.output.as_deref().and_then(OutputFormat::from_path))
-            .unwrap_or(match self.output {
-                None => OutputFormat::Text,
-                Some(_) => OutputFormat::Collapsed,
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,20 +205,20 @@ mod tests {
     #[test]
     fn format_from_extension() {
         let cli = Cli::parse_from(["tachyon-bpf", "--all-python", "-o", "p.svg"]);
-        assert_eq!(cli.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(cli.out.output_format(), OutputFormat::Flamegraph);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.svg", "-f", "collapsed"]);
-        assert_eq!(cli.output_format(), OutputFormat::Collapsed);
+        assert_eq!(cli.out.output_format(), OutputFormat::Collapsed);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.pb.gz"]);
-        assert_eq!(cli.output_format(), OutputFormat::Pprof);
+        assert_eq!(cli.out.output_format(), OutputFormat::Pprof);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-f", "binary"]);
-        assert_eq!(cli.output_format(), OutputFormat::Recording);
+        assert_eq!(cli.out.output_format(), OutputFormat::Recording);
     }
 
     #[test]
     fn text_on_stdout_and_its_options() {
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1"]);
-        assert_eq!(cli.output_format(), OutputFormat::Text);
-        assert_eq!((cli.sort, cli.limit), (SortOrder::Nsamples, None));
+        assert_eq!(cli.out.output_format(), OutputFormat::Text);
+        assert_eq!((cli.out.sort, cli.out.limit), (SortOrder::Nsamples, None));
         for (file, want) in [
             ("p.collapsed", OutputFormat::Collapsed),
             ("p.txt", OutputFormat::Text),
@@ -243,10 +228,10 @@ mod tests {
             ("p.unknown", OutputFormat::Collapsed),
         ] {
             let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", file]);
-            assert_eq!(cli.output_format(), want, "{file}");
+            assert_eq!(cli.out.output_format(), want, "{file}");
         }
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-f", "collapsed"]);
-        assert_eq!(cli.output_format(), OutputFormat::Collapsed);
+        assert_eq!(cli.out.output_format(), OutputFormat::Collapsed);
 
         let cli = Cli::parse_from([
             "tachyon-bpf",
@@ -257,7 +242,10 @@ mod tests {
             "--limit",
             "3",
         ]);
-        assert_eq!((cli.sort, cli.limit), (SortOrder::CumulPct, Some(3)));
+        assert_eq!(
+            (cli.out.sort, cli.out.limit),
+            (SortOrder::CumulPct, Some(3))
+        );
         for (name, want) in [
             ("nsamples", SortOrder::Nsamples),
             ("tottime", SortOrder::Tottime),
@@ -268,7 +256,7 @@ mod tests {
             ("file", SortOrder::File),
         ] {
             let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "--sort", name]);
-            assert_eq!(cli.sort, want);
+            assert_eq!(cli.out.sort, want);
             assert_eq!(want.name(), name);
         }
         assert!(Cli::try_parse_from(["tachyon-bpf", "-p", "1", "--sort", "calls"]).is_err());
@@ -286,7 +274,7 @@ mod tests {
             panic!("no replay subcommand");
         };
         assert_eq!(
-            (r.output_format(), r.sort, r.limit),
+            (r.out.output_format(), r.out.sort, r.out.limit),
             (OutputFormat::Text, SortOrder::Name, None)
         );
     }
@@ -297,7 +285,7 @@ mod tests {
         let cli = Cli::parse_from(["tachyon-bpf", "--pid", "1", "-o", "x.svg", "--threads"]);
         assert!(cli.command.is_none());
         assert_eq!(cli.pid, vec![1]);
-        assert_eq!(cli.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(cli.out.output_format(), OutputFormat::Flamegraph);
 
         let cli = Cli::parse_from([
             "tachyon-bpf",
@@ -313,20 +301,20 @@ mod tests {
             panic!("no replay subcommand");
         };
         assert_eq!(r.recording, PathBuf::from("run.tbr"));
-        assert!(r.threads);
-        assert_eq!(r.output_format(), OutputFormat::Flamegraph);
-        assert_eq!(r.diff_baseline, Some(PathBuf::from("base.collapsed")));
+        assert!(r.out.threads);
+        assert_eq!(r.out.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(r.out.diff_baseline, Some(PathBuf::from("base.collapsed")));
         let cli = Cli::parse_from(["tachyon-bpf", "replay", "run.tbr", "-f", "pprof"]);
         let Some(Command::Replay(r)) = cli.command else {
             panic!("no replay subcommand");
         };
-        assert_eq!(r.output_format(), OutputFormat::Pprof);
-        assert_eq!(r.output, None);
+        assert_eq!(r.out.output_format(), OutputFormat::Pprof);
+        assert_eq!(r.out.output, None);
 
         // Profiling flags do not mix with replay; a recording is required.
         assert!(Cli::try_parse_from(["tachyon-bpf", "--pid", "1", "replay", "x.tbr"]).is_err());
         assert!(Cli::try_parse_from(["tachyon-bpf", "replay"]).is_err());
         let cli = Cli::parse_from(["tachyon-bpf", "--all-python", "--diff-baseline", "b.tbr"]);
-        assert_eq!(cli.diff_baseline, Some(PathBuf::from("b.tbr")));
+        assert_eq!(cli.out.diff_baseline, Some(PathBuf::from("b.tbr")));
     }
 }

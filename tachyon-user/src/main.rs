@@ -11,6 +11,7 @@ use tachyon::output::{
     diff_writer_for, read_recording, write_atomically, writer_for, BaselineError, DiffBaseline,
     OutputFormat, ProfileWriter, WriteOptions,
 };
+use tachyon::profile::Profile;
 use tachyon::session::{self, SessionOptions, Targets};
 
 fn main() -> ExitCode {
@@ -39,13 +40,13 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         bail!("nothing to profile: give --all-python or --pid PID");
     };
-    let baseline = load_baseline(cli.diff_baseline.as_deref(), cli.output_format())?;
+    let baseline = load_baseline(cli.out.diff_baseline.as_deref(), cli.out.output_format())?;
     let opts = SessionOptions {
         targets,
         rate_hz: cli.rate,
         duration: cli.duration,
         follow_children: cli.subprocesses,
-        keep_timeline: cli.output_format().needs_timeline(),
+        keep_timeline: cli.out.output_format().needs_timeline(),
         mode: cli.mode,
         kernel_stacks: cli.kernel,
         show_gc: !cli.no_gc,
@@ -58,36 +59,23 @@ fn run(cli: Cli) -> Result<()> {
         .context("starting the async runtime")?;
     let (profile, summary) =
         rt.block_on(async { session::run(opts, initial, shutdown_signal()).await })?;
-    let format = cli.output_format();
-    let options = WriteOptions {
-        threads: cli.threads,
-        title: None,
-        sort: cli.sort,
-        limit: cli.limit,
-    };
-    let writer = make_writer(format, &options, baseline)?;
-    match &cli.output {
-        Some(path) => {
-            write_atomically(path, |out| writer.write(&profile, out))?;
-            eprintln!("{summary}");
-            eprintln!("wrote {} profile to {}", format, path.display());
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            writer.write(&profile, &mut lock)?;
-            lock.flush().context("writing to standard output")?;
-            eprintln!("{summary}");
-        }
-    }
-    Ok(())
+    eprintln!("{summary}");
+    let out = &cli.out;
+    emit(
+        &profile,
+        out.output_format(),
+        &out.write_options(),
+        baseline,
+        out.output.as_deref(),
+    )
 }
 
 /// `tachyon-bpf replay`: reads a recording and writes it through the same
 /// writers as a run.
 fn replay(args: ReplayArgs) -> Result<()> {
-    let format = args.output_format();
-    let baseline = load_baseline(args.diff_baseline.as_deref(), format)?;
+    let out = &args.out;
+    let format = out.output_format();
+    let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
     let mut profile = read_recording(&args.recording)
         .with_context(|| format!("reading {}", args.recording.display()))?;
     if let Some(mode) = args.mode {
@@ -99,22 +87,34 @@ fn replay(args: ReplayArgs) -> Result<()> {
         }
         profile.meta.mode = mode.name().to_string();
     }
-    let options = WriteOptions {
-        threads: args.threads,
-        title: None,
-        sort: args.sort,
-        limit: args.limit,
-    };
-    let writer = make_writer(format, &options, baseline)?;
-    match &args.output {
+    emit(
+        &profile,
+        format,
+        &out.write_options(),
+        baseline,
+        out.output.as_deref(),
+    )
+}
+
+/// Writes `profile` in `format` to `output` (atomically), or to standard
+/// output.
+fn emit(
+    profile: &Profile,
+    format: OutputFormat,
+    options: &WriteOptions,
+    baseline: Option<DiffBaseline>,
+    output: Option<&Path>,
+) -> Result<()> {
+    let writer = make_writer(format, options, baseline)?;
+    match output {
         Some(path) => {
-            write_atomically(path, |out| writer.write(&profile, out))?;
+            write_atomically(path, |out| writer.write(profile, out))?;
             eprintln!("wrote {} profile to {}", format, path.display());
         }
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            writer.write(&profile, &mut lock)?;
+            writer.write(profile, &mut lock)?;
             lock.flush().context("writing to standard output")?;
         }
     }

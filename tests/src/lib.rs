@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 /// The checkout root.
 pub fn root() -> PathBuf {
-    std::env::var_os("TACHYON_ROOT")
+    let root = std::env::var_os("TACHYON_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    // Workloads compare their own (normalized) __file__ with the profile.
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The `tachyon-bpf` binary under test (built by `cargo xtask test`).
@@ -315,4 +317,45 @@ pub fn json_u64(json: &str, key: &str) -> Option<u64> {
         .collect::<String>()
         .parse()
         .ok()
+}
+
+/// A workload profiled by pid: what the profiler wrote and printed.
+pub struct Profiled {
+    /// Still running (killed on drop).
+    pub workload: Workload,
+    pub pid: String,
+    pub stacks: Vec<Stack>,
+    pub stderr: String,
+}
+
+/// Starts `script` (with `workload_args`) under interpreter `label`, runs
+/// `tachyon-bpf --pid PID --rate 1000 <profiler_args>` into a collapsed file
+/// and checks it succeeded. `None` when a prerequisite is missing outside CI.
+pub fn profile_workload(
+    label: &'static str,
+    script: &str,
+    workload_args: &[&str],
+    profiler_args: &[&str],
+) -> Option<Profiled> {
+    let py = interpreter(label);
+    if !require_profiler() || !py.require() {
+        return None;
+    }
+    let workload = Workload::start(&py.path, script, workload_args);
+    let pid = workload.pid().to_string();
+    let mut args = vec!["--pid", &pid, "--rate", "1000"];
+    args.extend_from_slice(profiler_args);
+    let run = profile(&args, "collapsed");
+    assert!(
+        run.output.status.success(),
+        "{label}: profiler failed: {}",
+        run.stderr
+    );
+    let stacks = parse_collapsed(&run.profile.expect("profile written"));
+    Some(Profiled {
+        workload,
+        pid,
+        stacks,
+        stderr: run.stderr,
+    })
 }

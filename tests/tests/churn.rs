@@ -4,33 +4,17 @@
 use tachyon_e2e::*;
 
 fn churn_for(label: &'static str) {
-    let py = interpreter(label);
-    if !require_profiler() || !py.require() {
+    let Some(p) = profile_workload(
+        label,
+        "churn.py",
+        &["30"],
+        &["--duration", "3", "--mode", "cpu"],
+    ) else {
         return;
-    }
-    let w = Workload::start(&py.path, "churn.py", &["30"]);
-    let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--duration",
-            "3",
-            "--rate",
-            "1000",
-            "--mode",
-            "cpu",
-        ],
-        "collapsed",
-    );
-    assert!(
-        run.output.status.success(),
-        "profiler failed: {}",
-        run.stderr
-    );
-    let stacks = parse_collapsed(&run.profile.expect("profile written"));
+    };
+    let stacks = &p.stacks;
     let mut checked = 0;
-    for s in &stacks {
+    for s in stacks {
         let names: Vec<String> = s
             .frames
             .iter()
@@ -58,7 +42,7 @@ fn churn_for(label: &'static str) {
     assert!(
         checked >= 200,
         "{label}: only {checked} churn samples\n{}",
-        run.stderr
+        p.stderr
     );
 }
 

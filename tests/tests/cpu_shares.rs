@@ -6,40 +6,24 @@ use std::collections::BTreeMap;
 use tachyon_e2e::*;
 
 fn shares_for(label: &'static str) {
-    let py = interpreter(label);
-    if !require_profiler() || !py.require() {
+    let Some(p) = profile_workload(
+        label,
+        "cpu_split.py",
+        &["30"],
+        &["--duration", "3", "--mode", "cpu"],
+    ) else {
         return;
-    }
-    let w = Workload::start(&py.path, "cpu_split.py", &["30"]);
-    let truth: serde_json::Value = serde_json::from_str(&w.first_line).expect("truth json");
-    let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--duration",
-            "3",
-            "--rate",
-            "1000",
-            "--mode",
-            "cpu",
-        ],
-        "collapsed",
-    );
-    assert!(
-        run.output.status.success(),
-        "profiler failed: {}",
-        run.stderr
-    );
-    let text = run.profile.expect("profile written");
-    let stacks = parse_collapsed(&text);
+    };
+    let truth: serde_json::Value =
+        serde_json::from_str(&p.workload.first_line).expect("truth json");
+    let (pid, stacks) = (&p.pid, &p.stacks);
     let file = truth["file"].as_str().expect("file");
 
     // Samples per leaf function, and per (function, line).
     let mut per_fn: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_line: BTreeMap<(String, u32), u64> = BTreeMap::new();
     let mut total = 0;
-    for s in &stacks {
+    for s in stacks {
         assert!(
             s.frames[0].contains(&format!("(pid {pid})")),
             "stack not rooted at the process frame: {:?}",
@@ -69,11 +53,11 @@ fn shares_for(label: &'static str) {
     assert!(
         total >= 1000,
         "{label}: too few samples in the three functions: {total}\n{}",
-        run.stderr
+        p.stderr
     );
-    let summary = parse_summary(&run.stderr);
-    assert!(summary["samples"] >= total as f64, "{}", run.stderr);
-    assert_eq!(summary["samples lost"], 0.0, "{}", run.stderr);
+    let summary = parse_summary(&p.stderr);
+    assert!(summary["samples"] >= total as f64, "{}", p.stderr);
+    assert_eq!(summary["samples lost"], 0.0, "{}", p.stderr);
     for (name, spec) in truth["functions"].as_object().expect("functions") {
         let want = spec["share"].as_f64().expect("share");
         let got = *per_fn.get(name).unwrap_or(&0) as f64 / total as f64;

@@ -32,22 +32,8 @@ fn run_mode(
     script: &str,
     args: &[&str],
 ) -> Option<(Workload, Vec<Stack>, String)> {
-    let py = interpreter(label);
-    if !require_profiler() || !py.require() {
-        return None;
-    }
-    let w = Workload::start(&py.path, script, &["30"]);
-    let pid = w.pid().to_string();
-    let mut all = vec!["--pid", &pid, "--rate", "1000"];
-    all.extend_from_slice(args);
-    let run = profile(&all, "collapsed");
-    assert!(
-        run.output.status.success(),
-        "{label}: profiler failed: {}",
-        run.stderr
-    );
-    let stacks = parse_collapsed(&run.profile.expect("profile written"));
-    Some((w, stacks, run.stderr))
+    let p = profile_workload(label, script, &["30"], args)?;
+    Some((p.workload, p.stacks, p.stderr))
 }
 
 /// Wall mode: the sleeper's `nap` carries ≈75% of its thread's time (±5 pp

@@ -4,33 +4,17 @@
 use tachyon_e2e::*;
 
 fn deep_for(label: &'static str) {
-    let py = interpreter(label);
-    if !require_profiler() || !py.require() {
+    let Some(p) = profile_workload(
+        label,
+        "recursion.py",
+        &["30", "1000"],
+        &["--duration", "3", "--mode", "cpu"],
+    ) else {
         return;
-    }
-    let w = Workload::start(&py.path, "recursion.py", &["30", "1000"]);
-    let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--duration",
-            "3",
-            "--rate",
-            "1000",
-            "--mode",
-            "cpu",
-        ],
-        "collapsed",
-    );
-    assert!(
-        run.output.status.success(),
-        "profiler failed: {}",
-        run.stderr
-    );
-    let stacks = parse_collapsed(&run.profile.expect("profile written"));
+    };
+    let stacks = &p.stacks;
     let (mut leaf, mut complete) = (0u64, 0u64);
-    for s in &stacks {
+    for s in stacks {
         let frames: Vec<FrameLabel> = s.frames[1..]
             .iter()
             .filter_map(|f| parse_frame(f))
@@ -53,15 +37,15 @@ fn deep_for(label: &'static str) {
     assert!(
         leaf >= 500,
         "{label}: too few leaf samples: {leaf}\n{}",
-        run.stderr
+        p.stderr
     );
     let ratio = complete as f64 / leaf as f64;
     assert!(
         ratio >= 0.99,
         "{label}: only {complete}/{leaf} leaf samples complete"
     );
-    let summary = parse_summary(&run.stderr);
-    assert_eq!(summary["stacks truncated"], 0.0, "{}", run.stderr);
+    let summary = parse_summary(&p.stderr);
+    assert_eq!(summary["stacks truncated"], 0.0, "{}", p.stderr);
 }
 
 #[test]

@@ -5,37 +5,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use tachyon_e2e::*;
 
 fn threads_for(label: &'static str) {
-    let py = interpreter(label);
-    if !require_profiler() || !py.require() {
+    let Some(p) = profile_workload(
+        label,
+        "threads.py",
+        &["30", "8"],
+        &["--duration", "3", "--threads", "--mode", "cpu"],
+    ) else {
         return;
-    }
-    let w = Workload::start(&py.path, "threads.py", &["30", "8"]);
-    let truth: serde_json::Value = serde_json::from_str(&w.first_line).expect("truth json");
-    let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--duration",
-            "3",
-            "--rate",
-            "1000",
-            "--threads",
-            "--mode",
-            "cpu",
-        ],
-        "collapsed",
-    );
-    assert!(
-        run.output.status.success(),
-        "profiler failed: {}",
-        run.stderr
-    );
-    let stacks = parse_collapsed(&run.profile.expect("profile written"));
+    };
+    let truth: serde_json::Value =
+        serde_json::from_str(&p.workload.first_line).expect("truth json");
+    let stacks = &p.stacks;
 
     // tid → functions seen on that thread's stacks.
     let mut seen: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
-    for s in &stacks {
+    for s in stacks {
         let tid: u32 = s.frames[1]
             .rsplit_once("(tid ")
             .and_then(|(_, t)| t.strip_suffix(')'))
