@@ -280,9 +280,14 @@ class TachyonBpf(Profiler):
     on_cpu = True
     ready_re = re.compile(r"^tachyon-bpf: sampling")
 
-    def __init__(self, args, python="3.11"):
+    def __init__(self, args, python="3.11", mode="cpu"):
         super().__init__(args)
         self.python = python
+        self.mode = mode
+        if mode != "cpu":
+            # Wall mode also weighs off-CPU time: its overhead is the figure.
+            self.name = "tachyon-bpf --mode " + mode
+            self.on_cpu = False
         self.bin = getattr(args, "tachyon_bpf_bin", None)
         self.has_mode = getattr(args, "tachyon_bpf_has_mode", False)
 
@@ -291,7 +296,7 @@ class TachyonBpf(Profiler):
         cmd += ["--all-python"] if many else ["--pid", str(pid)]
         cmd += ["--rate", str(rate), "-o", out + ".collapsed"]
         if self.has_mode:
-            cmd += ["--mode", "cpu"]
+            cmd += ["--mode", self.mode]
         self.stop_with_sigint = many
         return cmd
 
@@ -551,13 +556,18 @@ def analyse(rec, wl, prof, samples, rate):
         rec["expected_basis"] = "cpu" if prof.on_cpu else "wall"
         rec["samples_expected"] = rate * basis
         rec["received_ratio"] = n_window / (rate * basis) if basis > 0 else None
-    if n_window:
+    # Wall mode writes time (µs), not sample counts: cost per sample is per
+    # sample the profiler took (on-CPU ticks plus off-CPU intervals).
+    n_cost = n_window
+    if getattr(prof, "mode", "cpu") == "wall":
+        n_cost = (rec.get("summary") or {}).get("samples") or 0
+    if n_window and n_cost:
         cpu = rec["profiler_cpu_after_go_s"]
         ebpf_s = (rec["ebpf_ns"] or 0) / 1e9
-        rec["cpu_us_per_sample"] = (cpu + ebpf_s) * 1e6 / n_window
-        rec["user_cpu_us_per_sample"] = cpu * 1e6 / n_window
+        rec["cpu_us_per_sample"] = (cpu + ebpf_s) * 1e6 / n_cost
+        rec["user_cpu_us_per_sample"] = cpu * 1e6 / n_cost
         if rec.get("ebpf_ns") is not None:
-            rec["ebpf_us_per_sample"] = rec["ebpf_ns"] / 1e3 / n_window
+            rec["ebpf_us_per_sample"] = rec["ebpf_ns"] / 1e3 / n_cost
             if rec.get("ebpf_runs"):
                 rec["ebpf_us_per_run"] = rec["ebpf_ns"] / 1e3 / rec["ebpf_runs"]
                 rec["ebpf_runs_per_s"] = rec["ebpf_runs"] / result["wall"]
@@ -593,10 +603,11 @@ def workload_defs(args):
          "rates_all": True},
         {"name": "stack50", "script": "recursion.py", "depth": 50},
         {"name": "recursion", "script": "recursion.py", "depth": 1000},
-        {"name": "threads", "script": "threads.py", "window_funcs": ["worker", "nap", "spin"]},
+        {"name": "threads", "script": "threads.py", "window_funcs": ["worker", "nap", "spin"],
+         "wall": True},
         {"name": "asyncio", "script": "asyncio_app.py"},
         {"name": "ctxswitch", "script": "ctxswitch.py",
-         "window_funcs": ["exchange", "pong"]},
+         "window_funcs": ["exchange", "pong"], "wall": True},
         {"name": "many_procs", "script": "many_procs.py", "many": True,
          "window_funcs": ["child_work"], "rate": args.many_rate},
     ]
@@ -645,6 +656,7 @@ def unit_cost(trial, extra, script=None):
 def build_plan(args, wls):
     """[(workload, python, profiler or None, rate)] for one repetition."""
     bpf = {py: TachyonBpf(args, py) for py in ("3.11", "3.15")}
+    bpf_wall = TachyonBpf(args, "3.11", mode="wall")
     peers = {"py-spy": PySpy(args), "py-spy-nb": PySpy(args, nonblocking=True),
              "tachyon": Tachyon(args)}
     plan = []
@@ -674,6 +686,8 @@ def build_plan(args, wls):
                 runs.append((wl, py, None, 0))
             if "tachyon-bpf" in want:
                 runs.append((wl, "3.11", bpf["3.11"], rate))
+            if "tachyon-bpf-wall" in want and wl.get("wall"):
+                runs.append((wl, "3.11", bpf_wall, rate))
             for key in ("py-spy", "tachyon"):
                 if key in want:
                     runs.append((wl, peers[key].python, peers[key], rate))
@@ -963,8 +977,10 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="run only this workload (repeatable or comma-separated): cpu_split, "
                          "stack50, recursion, threads, asyncio, ctxswitch, many_procs")
-    ap.add_argument("--profilers", default="tachyon-bpf,py-spy,py-spy-nb,tachyon",
-                    help="comma-separated subset of tachyon-bpf,py-spy,py-spy-nb,tachyon")
+    ap.add_argument("--profilers", default="tachyon-bpf,tachyon-bpf-wall,py-spy,py-spy-nb,tachyon",
+                    help="comma-separated subset of tachyon-bpf,tachyon-bpf-wall,py-spy,"
+                         "py-spy-nb,tachyon (tachyon-bpf-wall: wall mode, on the workloads "
+                         "with off-CPU time)")
     ap.add_argument("--bpf-rates", default="100,1000,10000,50000,100000")
     ap.add_argument("--peer-rates", default="100,1000,10000")
     ap.add_argument("--many-rate", type=int, default=100)

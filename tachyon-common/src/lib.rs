@@ -35,6 +35,11 @@ pub const OFFSETS_GIL_IN_INTERP: u32 = 1 << 3;
 /// `PyOffsets::flags`: the GC state lives in the interpreter (3.9+), not in
 /// `_PyRuntime` (3.8).
 pub const OFFSETS_GC_IN_INTERP: u32 = 1 << 4;
+/// `PyOffsets::flags`: mix the hash of `co_name` into the fingerprint (up to
+/// 3.11, where no field tells code objects apart; 3.12+ has `co_version`).
+pub const OFFSETS_NAME_HASH: u32 = 1 << 5;
+/// Bytes of a code object read in one go for its fingerprint.
+pub const CODE_WINDOW: usize = 96;
 
 /// Per-version layout knowledge, written by userspace into `PY_OFFSETS`.
 /// All offsets are in bytes. The eBPF program never branches on a version:
@@ -94,7 +99,9 @@ pub struct PyOffsets {
     pub exc_value: u32,
     /// `_PyErr_StackItem + x` → `previous_item`.
     pub exc_previous: u32,
-    pub _pad: u32,
+    /// Code object + x → start of the [`CODE_WINDOW`] bytes read once per
+    /// code object; `code_name` and `code_fp_field` lie inside it.
+    pub code_window: u32,
     /// Mask applied to the code pointer (clears `_PyStackRef` tag bits on 3.14+).
     pub code_ptr_mask: u64,
 }

@@ -29,12 +29,12 @@ use aya_ebpf::{
 };
 use tachyon_common::{
     counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
-    SampleRecord, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
+    SampleRecord, CODE_WINDOW, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
     FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES,
     MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS, OFFSETS_CFRAME,
-    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_OWNER,
-    SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU,
-    SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
+    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
+    OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC, SAMPLE_OFF_CPU,
+    SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
 
 #[map]
@@ -75,6 +75,8 @@ struct WalkState {
     flags: u32,
     found: u32,
     buf: [u8; FRAME_BUF_SIZE],
+    /// The fingerprint window of the current code object.
+    cbuf: [u8; FRAME_BUF_SIZE],
 }
 
 #[inline(always)]
@@ -208,14 +210,31 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let fp = if code == st.last_code {
         st.last_fp
     } else {
-        let name = read_user::<u64>(code + st.off.code_name as u64).unwrap_or(0);
-        let hash = read_user::<u64>(name + st.off.str_hash as u64);
-        let field = read_user::<u32>(code + st.off.code_fp_field as u64);
-        let fp = match (name, hash, field) {
-            (0, _, _) => 0,
-            (n, Some(h), Some(f)) => fingerprint(n, h, f),
-            _ => 0,
+        // One read covers co_name and the fingerprint field.
+        // SAFETY: CODE_WINDOW <= FRAME_BUF_SIZE, the destination's length.
+        let r = unsafe {
+            bpf_probe_read_user(
+                st.cbuf.as_mut_ptr() as *mut c_void,
+                CODE_WINDOW as u32,
+                (code + st.off.code_window as u64) as *const c_void,
+            )
         };
+        // Offsets validated by userspace: both fields lie inside the window.
+        let name = buf_read::<u64>(&st.cbuf, st.off.code_name.wrapping_sub(st.off.code_window))
+            .unwrap_or(0);
+        let field = buf_read::<u32>(
+            &st.cbuf,
+            st.off.code_fp_field.wrapping_sub(st.off.code_window),
+        )
+        .unwrap_or(0);
+        let mut fp = 0;
+        if r == 0 && name != 0 {
+            if st.off.flags & OFFSETS_NAME_HASH == 0 {
+                fp = fingerprint(name, 0, field);
+            } else if let Some(h) = read_user::<u64>(name + st.off.str_hash as u64) {
+                fp = fingerprint(name, h, field);
+            }
+        }
         st.last_code = code;
         st.last_fp = fp;
         fp

@@ -9,7 +9,7 @@
 use super::linetable::LineTableFormat;
 use tachyon_common::{
     PyOffsets, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
-    OFFSETS_OWNER,
+    OFFSETS_NAME_HASH, OFFSETS_OWNER,
 };
 
 /// Oldest and newest supported minor versions of CPython 3.
@@ -28,6 +28,9 @@ pub struct CodeLayout {
     pub firstlineno: u32,
     /// The u32 mixed into the fingerprint (`co_version` 3.12+, else `co_firstlineno`).
     pub fp_field: u32,
+    /// `fp_field` alone tells code objects apart (`co_version`, 3.12+);
+    /// without it the hash of `co_name` is mixed in too.
+    pub fp_unique: bool,
     /// Bytes to read to cover every field above.
     pub header_size: u32,
 }
@@ -202,10 +205,10 @@ const fn frame_object(runtime_interp_head: u32, thread_id: u32, lasti: u32) -> P
         frame_read_size: lasti + 4,
         owner_skip_min: 0,
         code_adaptive: 0,
-        code_name: 112,
-        code_fp_field: 40,
+        code_name: CODE_38.name,
+        code_fp_field: CODE_38.fp_field,
         str_hash: 24,
-        flags: 0,
+        flags: OFFSETS_NAME_HASH,
         tstate_interp: 0,
         gil_last_holder: 0,
         gil_locked: 0,
@@ -213,7 +216,7 @@ const fn frame_object(runtime_interp_head: u32, thread_id: u32, lasti: u32) -> P
         tstate_exc_info: 0,
         exc_value: 0,
         exc_previous: 0,
-        _pad: 0,
+        code_window: CODE_38.fp_field,
         code_ptr_mask: NO_MASK,
     }
 }
@@ -225,6 +228,7 @@ const CODE_38: CodeLayout = CodeLayout {
     linetable: 120,
     firstlineno: 40,
     fp_field: 40,
+    fp_unique: false,
     header_size: 128,
 };
 
@@ -235,12 +239,14 @@ const CODE_311: CodeLayout = CodeLayout {
     linetable: 136,
     firstlineno: 72,
     fp_field: 72,
+    fp_unique: false,
     header_size: 144,
 };
 
 const CODE_312: CodeLayout = CodeLayout {
     firstlineno: 68,
     fp_field: 92,
+    fp_unique: true,
     ..CODE_311
 };
 
@@ -286,7 +292,10 @@ const fn interp_frame(
         code_name: code.name,
         code_fp_field: code.fp_field,
         str_hash: 24,
-        flags: cframe | OFFSETS_INSTR_PTR | OFFSETS_OWNER,
+        flags: cframe
+            | OFFSETS_INSTR_PTR
+            | OFFSETS_OWNER
+            | if code.fp_unique { 0 } else { OFFSETS_NAME_HASH },
         tstate_interp: 0,
         gil_last_holder: 0,
         gil_locked: 0,
@@ -294,7 +303,7 @@ const fn interp_frame(
         tstate_exc_info: 0,
         exc_value: 0,
         exc_previous: 0,
-        _pad: 0,
+        code_window: code.fp_field,
         code_ptr_mask,
     }
 }
@@ -543,7 +552,7 @@ pub fn version_slot(minor: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tachyon_common::FRAME_BUF_SIZE;
+    use tachyon_common::{CODE_WINDOW, FRAME_BUF_SIZE};
 
     #[test]
     fn every_kernel_offset_fits_the_frame_buffer() {
@@ -574,6 +583,17 @@ mod tests {
             assert_eq!(k.code_fp_field, l.code.fp_field);
             assert_eq!(k.code_name, l.code.name);
             assert_eq!(k.str_hash, l.objects.unicode_hash);
+            // co_name and the fingerprint field lie in the one window read.
+            assert!(k.code_fp_field >= k.code_window && k.code_name >= k.code_window);
+            assert!(
+                (k.code_fp_field + 4).max(k.code_name + 8) <= k.code_window + CODE_WINDOW as u32
+            );
+            assert_eq!(
+                k.flags & OFFSETS_NAME_HASH == 0,
+                l.code.fp_unique,
+                "3.{}",
+                l.minor
+            );
         }
     }
 

@@ -122,7 +122,11 @@ pub fn read_code(
     }
     let name_ptr = field(c.name)?;
     let fp_field = le_u32(&head, c.fp_field).unwrap_or(0);
-    let name_hash = mem.read_u64(name_ptr + layout.objects.unicode_hash as u64)?;
+    let name_hash = if layout.code.fp_unique {
+        0
+    } else {
+        mem.read_u64(name_ptr + layout.objects.unicode_hash as u64)?
+    };
     let fingerprint = tachyon_common::fingerprint(name_ptr, name_hash, fp_field);
     if expected_fp != 0 && fingerprint != expected_fp {
         return Err(ObjectError::Stale(addr));
