@@ -40,6 +40,11 @@ pub const OFFSETS_GC_IN_INTERP: u32 = 1 << 4;
 pub const OFFSETS_NAME_HASH: u32 = 1 << 5;
 /// Bytes of a code object read in one go for its fingerprint.
 pub const CODE_WINDOW: usize = 96;
+/// `PyOffsets::flags`: frames live in contiguous data-stack chunks (3.11+),
+/// callers below callees: read them in [`FRAME_BLOCK`]-byte blocks.
+pub const OFFSETS_BLOCK_READ: u32 = 1 << 6;
+/// Bytes of the data stack read at once when frames are read in blocks.
+pub const FRAME_BLOCK: usize = 4096;
 
 /// Per-version layout knowledge, written by userspace into `PY_OFFSETS`.
 /// All offsets are in bytes. The eBPF program never branches on a version:

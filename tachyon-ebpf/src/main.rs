@@ -30,11 +30,12 @@ use aya_ebpf::{
 use tachyon_common::{
     counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
     SampleRecord, CODE_WINDOW, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
-    FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES,
-    MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS, OFFSETS_CFRAME,
-    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
-    OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC, SAMPLE_OFF_CPU,
-    SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
+    FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES,
+    MAX_NATIVE_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS,
+    OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP,
+    OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
+    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
+    SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
 
 #[map]
@@ -77,6 +78,12 @@ struct WalkState {
     buf: [u8; FRAME_BUF_SIZE],
     /// The fingerprint window of the current code object.
     cbuf: [u8; FRAME_BUF_SIZE],
+    /// User address of `block[0]`, when `block_valid`.
+    block_start: u64,
+    block_valid: u32,
+    _pad: u32,
+    /// A run of the data stack ending just past the last frame read there.
+    block: [u8; FRAME_BLOCK],
 }
 
 #[inline(always)]
@@ -146,6 +153,62 @@ extern "C" fn thread_step(_index: u64, _ctx: *mut c_void) -> i64 {
     0
 }
 
+/// Puts the frame at `frame` into `st.buf`: from the data-stack block when
+/// it lies there (reading a new block ending at this frame when not), else
+/// with one read of the frame alone.
+#[inline(always)]
+fn load_frame(st: &mut WalkState, frame: u64) -> bool {
+    const SPAN: u64 = FRAME_BUF_SIZE as u64;
+    if st.off.flags & OFFSETS_BLOCK_READ != 0 {
+        let inside = st.block_valid != 0
+            && frame >= st.block_start
+            && frame + SPAN <= st.block_start + FRAME_BLOCK as u64;
+        if !inside {
+            // Callers sit below their callees: end the block at this frame.
+            let start = (frame + SPAN).saturating_sub(FRAME_BLOCK as u64);
+            // SAFETY: the destination is FRAME_BLOCK bytes long.
+            let r = unsafe {
+                bpf_probe_read_user(
+                    st.block.as_mut_ptr() as *mut c_void,
+                    FRAME_BLOCK as u32,
+                    start as *const c_void,
+                )
+            };
+            st.block_start = start;
+            st.block_valid = (r == 0) as u32;
+        }
+        if st.block_valid != 0 {
+            let off = frame.wrapping_sub(st.block_start) as usize;
+            if off <= FRAME_BLOCK - FRAME_BUF_SIZE {
+                // SAFETY: `off + FRAME_BUF_SIZE <= FRAME_BLOCK` was checked;
+                // source and destination are distinct fields.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        st.block.as_ptr().add(off),
+                        st.buf.as_mut_ptr(),
+                        FRAME_BUF_SIZE,
+                    )
+                };
+                return true;
+            }
+        }
+    }
+    // Masked (not compared) so the verifier sees the bound: sizes are < 128.
+    let size = st.off.frame_read_size & (FRAME_BUF_SIZE as u32 - 1);
+    if size == 0 {
+        return false;
+    }
+    // SAFETY: `size < FRAME_BUF_SIZE`, the destination buffer's length.
+    let r = unsafe {
+        bpf_probe_read_user(
+            st.buf.as_mut_ptr() as *mut c_void,
+            size,
+            frame as *const c_void,
+        )
+    };
+    r == 0
+}
+
 /// `bpf_loop` callback: reads one frame and appends it to the sample.
 extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let (Some(st), Some(rec)) = (WALK.get_ptr_mut(0), SCRATCH.get_ptr_mut(0)) else {
@@ -158,20 +221,7 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     if frame == 0 {
         return 1;
     }
-    // Masked (not compared) so the verifier sees the bound: sizes are < 128.
-    let size = st.off.frame_read_size & (FRAME_BUF_SIZE as u32 - 1);
-    if size == 0 {
-        return 1;
-    }
-    // SAFETY: `size < FRAME_BUF_SIZE`, the destination buffer's length.
-    let r = unsafe {
-        bpf_probe_read_user(
-            st.buf.as_mut_ptr() as *mut c_void,
-            size,
-            frame as *const c_void,
-        )
-    };
-    if r != 0 {
+    if !load_frame(st, frame) {
         st.flags |= SAMPLE_READ_ERROR;
         return 1;
     }
@@ -405,6 +455,7 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     shared_set!(st, flags, flags);
     shared_set!(st, last_code, 0);
     shared_set!(st, last_fp, 0);
+    shared_set!(st, block_valid, 0);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(

@@ -8,8 +8,8 @@
 
 use super::linetable::LineTableFormat;
 use tachyon_common::{
-    PyOffsets, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
-    OFFSETS_NAME_HASH, OFFSETS_OWNER,
+    PyOffsets, OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP,
+    OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER,
 };
 
 /// Oldest and newest supported minor versions of CPython 3.
@@ -293,6 +293,7 @@ const fn interp_frame(
         code_fp_field: code.fp_field,
         str_hash: 24,
         flags: cframe
+            | OFFSETS_BLOCK_READ
             | OFFSETS_INSTR_PTR
             | OFFSETS_OWNER
             | if code.fp_unique { 0 } else { OFFSETS_NAME_HASH },
