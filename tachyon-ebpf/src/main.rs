@@ -153,6 +153,19 @@ extern "C" fn thread_step(_index: u64, _ctx: *mut c_void) -> i64 {
     0
 }
 
+/// Reads FRAME_BLOCK bytes of user memory at `start` into `st.block`.
+#[inline(always)]
+fn read_block(st: &mut WalkState, start: u64) -> i64 {
+    // SAFETY: the destination is FRAME_BLOCK bytes long.
+    unsafe {
+        bpf_probe_read_user(
+            st.block.as_mut_ptr() as *mut c_void,
+            FRAME_BLOCK as u32,
+            start as *const c_void,
+        )
+    }
+}
+
 /// Puts the frame at `frame` into `st.buf`: from the data-stack block when
 /// it lies there (reading a new block ending at this frame when not), else
 /// with one read of the frame alone.
@@ -165,15 +178,14 @@ fn load_frame(st: &mut WalkState, frame: u64) -> bool {
             && frame + SPAN <= st.block_start + FRAME_BLOCK as u64;
         if !inside {
             // Callers sit below their callees: end the block at this frame.
-            let start = (frame + SPAN).saturating_sub(FRAME_BLOCK as u64);
-            // SAFETY: the destination is FRAME_BLOCK bytes long.
-            let r = unsafe {
-                bpf_probe_read_user(
-                    st.block.as_mut_ptr() as *mut c_void,
-                    FRAME_BLOCK as u32,
-                    start as *const c_void,
-                )
-            };
+            // Near the bottom of a data-stack chunk that reaches below the
+            // mapping; then take the frame's own page.
+            let mut start = (frame + SPAN).saturating_sub(FRAME_BLOCK as u64);
+            let mut r = read_block(st, start);
+            if r != 0 {
+                start = frame & !(FRAME_BLOCK as u64 - 1);
+                r = read_block(st, start);
+            }
             st.block_start = start;
             st.block_valid = (r == 0) as u32;
         }

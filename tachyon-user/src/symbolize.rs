@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap as HashMap;
 use tachyon_common::Frame;
 
 use crate::profile::{FrameId, FrameInfo, Profile};
-use crate::python::linetable::line_for_addr;
+use crate::python::linetable::{line_for_addr, LineTableFormat};
 use crate::python::memory::ProcessMemory;
 use crate::python::objects::{read_code, CodeInfo};
 use crate::python::process::PythonProcess;
@@ -52,6 +52,24 @@ impl ProcessSymbols {
             // The kernel's marker for C code between two Python frames.
             return profile.intern_frame(FrameInfo::marker(NATIVE));
         }
+        if f.fingerprint == 0 {
+            // The kernel could not read the code object, so nothing can tell
+            // whether what is at that address now is what ran: never cache.
+            let frame = match read_code(&self.mem, self.proc.layout, self.proc.code_type, f.code, 0)
+            {
+                Ok(c) => python_frame(
+                    self.proc.layout.minor,
+                    self.proc.layout.linetable,
+                    &c,
+                    f.lasti,
+                ),
+                Err(_) => {
+                    self.failures += 1;
+                    FrameInfo::marker(UNKNOWN)
+                }
+            };
+            return profile.intern_frame(frame);
+        }
         let key = (f.code, f.fingerprint, f.lasti);
         if let Some(&id) = self.frames.get(&key) {
             return id;
@@ -67,17 +85,12 @@ impl ProcessSymbols {
             .ok()
         });
         let frame = match info {
-            Some(c) => {
-                let addr = address_for(self.proc.layout.minor, f.lasti);
-                let line = line_for_addr(
-                    self.proc.layout.linetable,
-                    &c.linetable,
-                    c.firstlineno,
-                    addr,
-                )
-                .unwrap_or(0);
-                FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32)
-            }
+            Some(c) => python_frame(
+                self.proc.layout.minor,
+                self.proc.layout.linetable,
+                c,
+                f.lasti,
+            ),
             None => {
                 self.failures += 1;
                 FrameInfo::marker(UNKNOWN)
@@ -91,6 +104,13 @@ impl ProcessSymbols {
         }
         id
     }
+}
+
+/// The profile frame for code object `c` executing instruction `lasti`.
+fn python_frame(minor: u32, format: LineTableFormat, c: &CodeInfo, lasti: i32) -> FrameInfo {
+    let addr = address_for(minor, lasti);
+    let line = line_for_addr(format, &c.linetable, c.firstlineno, addr).unwrap_or(0);
+    FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32)
 }
 
 fn info_ok(code: &HashMap<(u64, u32), Option<CodeInfo>>, f: &Frame) -> bool {
