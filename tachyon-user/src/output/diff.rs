@@ -11,12 +11,12 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
 
-use inferno::flamegraph::color::{MultiPalette, Palette};
-use inferno::flamegraph::{from_lines, Options};
+use inferno::flamegraph::from_lines;
 
+use super::flamegraph::inferno_options;
 use super::recording::{decode_recording, looks_like_recording, RecordingError};
-use super::stacks::{fold, folded_line, value_unit};
-use super::{OutputError, OutputFormat, ProfileWriter, WriteOptions, DEFAULT_TITLE};
+use super::stacks::{fold, folded_line};
+use super::{OutputError, OutputFormat, ProfileWriter, WriteOptions};
 use crate::profile::Profile;
 
 /// Why a baseline could not be loaded or used.
@@ -154,15 +154,7 @@ impl ProfileWriter for DiffFlamegraphWriter {
         let mut lines: Vec<&str> = diff.lines().collect();
         lines.sort_unstable();
 
-        let mut opt = Options::default();
-        opt.title = self
-            .options
-            .title
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TITLE.to_string());
-        opt.colors = Palette::Multi(MultiPalette::Python);
-        opt.deterministic = true;
-        opt.count_name = value_unit(profile).count_name().to_string();
+        let mut opt = inferno_options(profile, &self.options);
         from_lines(&mut opt, lines, &mut *out)?;
         out.flush()?;
         Ok(())

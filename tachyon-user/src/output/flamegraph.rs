@@ -15,6 +15,20 @@ use super::stacks::{fold, folded_line, value_unit};
 use super::{OutputError, ProfileWriter, WriteOptions, DEFAULT_TITLE};
 use crate::profile::Profile;
 
+/// inferno's options for our flamegraphs (plain and differential): title,
+/// Python palette, deterministic colours, the profile's value unit.
+pub(crate) fn inferno_options(profile: &Profile, options: &WriteOptions) -> Options<'static> {
+    let mut opt = Options::default();
+    opt.title = options
+        .title
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TITLE.to_string());
+    opt.colors = Palette::Multi(MultiPalette::Python);
+    opt.deterministic = true;
+    opt.count_name = value_unit(profile).count_name().to_string();
+    opt
+}
+
 /// Writes an SVG flamegraph.
 #[derive(Clone, Debug, Default)]
 pub struct FlamegraphWriter {
@@ -38,16 +52,7 @@ impl ProfileWriter for FlamegraphWriter {
             return Err(OutputError::Empty);
         }
 
-        let mut opt = Options::default();
-        opt.title = self
-            .options
-            .title
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TITLE.to_string());
-        opt.colors = Palette::Multi(MultiPalette::Python);
-        opt.deterministic = true;
-        opt.count_name = value_unit(profile).count_name().to_string();
-
+        let mut opt = inferno_options(profile, &self.options);
         from_lines(&mut opt, lines.iter().map(String::as_str), &mut *out)?;
         out.flush()?;
         Ok(())
