@@ -52,13 +52,13 @@ fn run(cli: Cli) -> Result<()> {
         show_gc: !cli.no_gc,
         native_stacks: cli.native,
     };
-    let initial = session::preflight(&opts)?;
+    let ready = session::preflight(&opts)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let (profile, summary) =
-        rt.block_on(async { session::run(opts, initial, shutdown_signal()).await })?;
+        rt.block_on(async { session::run(opts, ready, shutdown_signal()).await })?;
     eprintln!("{summary}");
     let out = &cli.out;
     emit(

@@ -124,7 +124,6 @@ struct Engine {
     start_ktime: u64,
     period_ns: u64,
     retry_tx: mpsc::UnboundedSender<(u32, usize)>,
-    samples_dropped: u64,
     /// Threads off CPU: tid → (sample, time it left).
     off_cpu: HashMap<u32, PendingOffCpu>,
     kallsyms: KernelSymbols,
@@ -281,7 +280,6 @@ impl Engine {
             return;
         }
         let Some(sym) = self.symbols.get_mut(&header.pid) else {
-            self.samples_dropped += 1;
             return;
         };
         let mut ids = std::mem::take(&mut self.ids);
@@ -441,29 +439,42 @@ impl Engine {
     }
 }
 
-/// Inspects the requested pids before anything is loaded, so bad input fails fast.
-pub fn preflight(opts: &SessionOptions) -> Result<Vec<PythonProcess>, SessionError> {
+/// What the checks before loading anything found, for [`run`].
+#[derive(Debug)]
+pub struct Preflight {
+    /// The requested processes, inspected.
+    pub initial: Vec<PythonProcess>,
+    /// `task_struct.thread.fsbase`, from vmlinux BTF (parsed once).
+    task_fsbase: u32,
+}
+
+/// Checks privileges and BTF and inspects the requested pids before anything
+/// is loaded, so bad input fails fast.
+pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     kernel::check_privileges()?;
-    kernel::task_fsbase_offset()?;
+    let task_fsbase = kernel::task_fsbase_offset()?;
     let mut inspector = Inspector::new();
-    let mut procs = Vec::new();
+    let mut initial = Vec::new();
     if let Targets::Pids(pids) = &opts.targets {
         for &pid in pids {
-            procs.push(inspector.inspect(pid)?);
+            initial.push(inspector.inspect(pid)?);
         }
     }
-    Ok(procs)
+    Ok(Preflight {
+        initial,
+        task_fsbase,
+    })
 }
 
 /// Runs a session until the duration ends, `stop` completes, or every
 /// requested process has exited. Returns the profile and the summary.
 pub async fn run(
     opts: SessionOptions,
-    initial: Vec<PythonProcess>,
+    ready: Preflight,
     stop: impl Future<Output = ()>,
 ) -> Result<(Profile, Summary), SessionError> {
     let config = Config {
-        task_fsbase: kernel::task_fsbase_offset()?,
+        task_fsbase: ready.task_fsbase,
         fork_child_pid: kernel::tracepoint_field_offset(
             "sched",
             "sched_process_fork",
@@ -474,7 +485,9 @@ pub async fn run(
         kernel_stacks: opts.kernel_stacks as u32,
         native_stacks: opts.native_stacks as u32,
     };
-    let kallsyms = if opts.kernel_stacks || opts.mode.needs_off_cpu() {
+    // Kernel frames (and the off-CPU `lock` reason drawn from them) exist
+    // only with --kernel.
+    let kallsyms = if opts.kernel_stacks {
         KernelSymbols::load().unwrap_or_default()
     } else {
         KernelSymbols::default()
@@ -513,7 +526,6 @@ pub async fn run(
         profile,
         start_ktime: monotonic_ns(),
         retry_tx,
-        samples_dropped: 0,
         off_cpu: HashMap::default(),
         kallsyms,
         kernel_frames: HashMap::default(),
@@ -525,7 +537,7 @@ pub async fn run(
     engine.native_id = engine
         .profile
         .intern_frame(FrameInfo::marker(crate::symbolize::NATIVE));
-    for p in initial {
+    for p in ready.initial {
         engine.track(p)?;
     }
     if engine.wants_all() {

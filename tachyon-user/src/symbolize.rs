@@ -84,6 +84,7 @@ impl ProcessSymbols {
             )
             .ok()
         });
+        let known = info.is_some();
         let frame = match info {
             Some(c) => python_frame(
                 self.proc.layout.minor,
@@ -99,7 +100,7 @@ impl ProcessSymbols {
         let id = profile.intern_frame(frame);
         // A failed read is not cached at frame level: the next sample retries
         // through the (cached) code-level result, counting each failure.
-        if info_ok(&self.code, f) {
+        if known {
             self.frames.insert(key, id);
         }
         id
@@ -111,10 +112,6 @@ fn python_frame(minor: u32, format: LineTableFormat, c: &CodeInfo, lasti: i32) -
     let addr = address_for(minor, lasti);
     let line = line_for_addr(format, &c.linetable, c.firstlineno, addr).unwrap_or(0);
     FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32)
-}
-
-fn info_ok(code: &HashMap<(u64, u32), Option<CodeInfo>>, f: &Frame) -> bool {
-    matches!(code.get(&(f.code, f.fingerprint)), Some(Some(_)))
 }
 
 /// The byte address `PyCode_Addr2Line` takes for a kernel `lasti`:
