@@ -40,33 +40,15 @@ fn run_mode(
 /// of what the workload itself measured); cpu mode: no off-CPU time at all
 /// and nap (almost) absent.
 fn wall_and_cpu(label: &'static str) {
-    let py = interpreter(label);
-    if !require_profiler() || !py.require() {
+    let Some(p) = profile_workload(
+        label,
+        "wall.py",
+        &["30"],
+        &["--duration", "4", "--threads", "--mode", "wall"],
+    ) else {
         return;
-    }
-    let mut w = Workload::start(&py.path, "wall.py", &["30"]);
-    let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--rate",
-            "1000",
-            "--duration",
-            "4",
-            "--threads",
-            "--mode",
-            "wall",
-        ],
-        "collapsed",
-    );
-    assert!(
-        run.output.status.success(),
-        "{label}: profiler failed: {}",
-        run.stderr
-    );
-    let stacks = parse_collapsed(&run.profile.expect("profile written"));
-    let err = run.stderr;
+    };
+    let (mut w, stacks, err) = (p.workload, p.stacks, p.stderr);
     let truth: serde_json::Value = serde_json::from_str(&w.first_line).expect("truth");
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(w.pid() as i32, libc::SIGUSR1) };
@@ -394,28 +376,16 @@ fn native_frames(label: &'static str) {
     ) {
         return;
     }
-    let w = Workload::start(
-        &py.path,
+    let lib = lib.to_str().expect("utf-8");
+    let Some(p) = profile_workload(
+        label,
         "native_ext.py",
-        &["30", lib.to_str().expect("utf-8")],
-    );
-    let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--rate",
-            "1000",
-            "--duration",
-            "2",
-            "--mode",
-            "cpu",
-            "--native",
-        ],
-        "collapsed",
-    );
-    assert!(run.output.status.success(), "{label}: {}", run.stderr);
-    let stacks = parse_collapsed(&run.profile.expect("profile written"));
+        &["30", lib],
+        &["--duration", "2", "--mode", "cpu", "--native"],
+    ) else {
+        return;
+    };
+    let (stacks, err) = (&p.stacks, &p.stderr);
     let (mut total, mut resolved) = (0, 0);
     for s in stacks.iter().filter(|s| has_frame(s, "call_c")) {
         total += s.count;
@@ -452,11 +422,7 @@ fn native_frames(label: &'static str) {
             );
         }
     }
-    assert!(
-        total >= 500,
-        "{label}: {total} samples in call_c\n{}",
-        run.stderr
-    );
+    assert!(total >= 500, "{label}: {total} samples in call_c\n{}", err);
     assert!(
         resolved as f64 >= 0.9 * total as f64,
         "{label}: {resolved}/{total} end in outer_c;inner_c"
