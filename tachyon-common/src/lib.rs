@@ -125,22 +125,31 @@ pub struct ProcInfo {
 }
 
 /// Global configuration, entry 0 of the `CONFIG` array.
+///
+/// Every kernel offset comes from vmlinux BTF: the lifecycle and
+/// context-switch programs are BTF-typed tracepoints (`tp_btf`), whose
+/// arguments are the kernel's own `task_struct` pointers, so nothing needs
+/// tracefs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// `task_struct + x` → `thread.fsbase` (from vmlinux BTF).
+    /// `task_struct + x` → `thread.fsbase`.
     pub task_fsbase: u32,
-    /// Offset of `child_pid` in the `sched_process_fork` tracepoint record
-    /// (from its `format` file; it differs between kernels).
-    pub fork_child_pid: u32,
-    /// Offsets of `prev_state` and `next_pid` in the `sched_switch` record.
-    pub switch_prev_state: u32,
-    pub switch_next_pid: u32,
+    /// `task_struct + x` → `pid` (the thread id).
+    pub task_pid: u32,
+    /// `task_struct + x` → `tgid` (the process id).
+    pub task_tgid: u32,
+    /// `task_struct + x` → `__state` (`state` before 5.14), an unsigned int.
+    pub task_state: u32,
+    /// 1 when `sched_switch` passes `prev_state` as its fourth argument
+    /// (5.18+); 0: the state is read from `prev` at `task_state`.
+    pub switch_state_arg: u32,
     /// Capture the kernel stack with each sample (`--kernel`); 0 or 1.
     pub kernel_stacks: u32,
     /// Capture the native user stack (frame pointers) with each sample
     /// (`--native`); 0 or 1.
     pub native_stacks: u32,
+    pub _pad: u32,
 }
 
 /// Ring buffer record kinds (first u32 of every record).

@@ -6,7 +6,9 @@
 //! chain with the offsets userspace wrote into `PY_OFFSETS`, and sends
 //! `(code, lasti, fingerprint)` per frame through the `EVENTS` ring buffer.
 //! The tracepoint programs report exec, fork and exit so userspace can follow
-//! processes as they come and go.
+//! processes as they come and go. They are BTF-typed tracepoints (`tp_btf`):
+//! attached through BTF, not tracefs, with the kernel's own arguments
+//! (`task_struct` pointers, read at offsets userspace took from vmlinux BTF).
 //!
 //! Nothing here knows a Python version, a symbol name or a line table.
 #![no_std]
@@ -22,9 +24,9 @@ use aya_ebpf::{
             bpf_get_stack, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output,
         },
     },
-    macros::{map, perf_event, tracepoint},
+    macros::{btf_tracepoint, map, perf_event},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{PerfEventContext, TracePointContext},
+    programs::{BtfTracePointContext, PerfEventContext},
     EbpfContext,
 };
 use tachyon_common::{
@@ -597,22 +599,46 @@ pub fn sample(ctx: PerfEventContext) -> u32 {
     0
 }
 
+/// `task_struct.__state` bits (include/linux/sched.h, stable for years).
+const TASK_UNINTERRUPTIBLE: u32 = 0x2;
+const TASK_NOLOAD: u32 = 0x400;
+
+/// Reads a u32 of a kernel `task_struct` at `off`; `None` on fault.
+#[inline(always)]
+fn task_u32(task: u64, off: u32) -> Option<u32> {
+    let mut v: u32 = 0;
+    // SAFETY: reads 4 bytes of a task_struct the tracepoint handed us, at an
+    // offset taken from vmlinux BTF; faults are reported through the return
+    // value.
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            &mut v as *mut u32 as *mut c_void,
+            4,
+            (task + off as u64) as *const c_void,
+        )
+    };
+    (r == 0).then_some(v)
+}
+
 /// Wall mode: a thread of a tracked process leaves the CPU. It is still
 /// `current`, so its user memory is readable: capture its stack now, and
 /// report how long it stayed away when it comes back.
-#[tracepoint]
-pub fn sched_switch(ctx: TracePointContext) -> u32 {
+///
+/// Arguments: `(bool preempt, task_struct *prev, task_struct *next
+/// [, unsigned int prev_state])`; userspace checked them against BTF.
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> u32 {
     let Some(cfg) = CONFIG.get(0) else {
         return 0;
     };
+    let prev: u64 = ctx.arg(1);
+    let next: u64 = ctx.arg(2);
     // Switch-in first: a thread we saw leave is back.
-    // SAFETY: reads a pid_t at the offset the tracepoint's format gives.
-    if let Ok(next) = unsafe { ctx.read_at::<i32>(cfg.switch_next_pid as usize) } {
-        let next = next as u32;
+    if let Some(next_tid) = task_u32(next, cfg.task_pid) {
         // SAFETY: plain map lookup; the value is copied out.
-        if let Some(tgid) = unsafe { OFF_CPU.get(next) }.copied() {
-            let _ = OFF_CPU.remove(next);
-            emit_proc_event(EVENT_SWITCH_IN, tgid, next);
+        if let Some(tgid) = unsafe { OFF_CPU.get(next_tid) }.copied() {
+            let _ = OFF_CPU.remove(next_tid);
+            emit_proc_event(EVENT_SWITCH_IN, tgid, next_tid);
         }
     }
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -621,12 +647,19 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
     let Some(proc_info) = (unsafe { PY_PROCS.get(tgid) }).copied() else {
         return 0;
     };
-    // SAFETY: reads the `long prev_state` at the offset the format gives.
-    let state = unsafe { ctx.read_at::<i64>(cfg.switch_prev_state as usize) }.unwrap_or(0);
+    let state = if cfg.switch_state_arg != 0 {
+        let s: u64 = ctx.arg(3);
+        s as u32
+    } else {
+        task_u32(prev, cfg.task_state).unwrap_or(0)
+    };
+    let preempt: u64 = ctx.arg(0);
     let mut flags = SAMPLE_OFF_CPU;
-    if state & 0xff == 0 {
+    if preempt & 0xff != 0 || state & 0xff == 0 {
+        // Preempted, or runnable again before it left: waiting for a CPU.
         flags |= SAMPLE_PREEMPTED;
-    } else if state & 2 != 0 {
+    } else if state & TASK_UNINTERRUPTIBLE != 0 && state & TASK_NOLOAD == 0 {
+        // `D` (disk I/O and the like); TASK_IDLE waits do not count.
         flags |= SAMPLE_UNINTERRUPTIBLE;
     }
     count(counter::SWITCHES);
@@ -673,15 +706,19 @@ fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
     }
 }
 
-#[tracepoint]
-pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+/// `(task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`: the
+/// current task has just exec'd.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec(_ctx: BtfTracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     emit_proc_event(EVENT_EXEC, tgid, 0);
     0
 }
 
-#[tracepoint]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+/// `(task_struct *p[, bool group_dead])`: the current task exits; only a
+/// thread-group leader of a tracked process is reported.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: BtfTracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     if tgid != pid_tgid as u32 {
@@ -694,8 +731,10 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     0
 }
 
-#[tracepoint]
-pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+/// `(task_struct *parent, task_struct *child)`: reported when a tracked
+/// process creates a new process (not a thread).
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: plain map lookup.
     if unsafe { PY_PROCS.get(parent) }.is_none() {
@@ -704,12 +743,14 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     let Some(cfg) = CONFIG.get(0) else {
         return 0;
     };
-    // SAFETY: reads a pid_t from the tracepoint record at the offset its
-    // format file gives; faults are reported through the Result.
-    let Ok(child) = (unsafe { ctx.read_at::<i32>(cfg.fork_child_pid as usize) }) else {
+    let child: u64 = ctx.arg(1);
+    let (Some(pid), Some(tgid)) = (task_u32(child, cfg.task_pid), task_u32(child, cfg.task_tgid))
+    else {
         return 0;
     };
-    emit_proc_event(EVENT_FORK, child as u32, parent);
+    if pid == tgid {
+        emit_proc_event(EVENT_FORK, tgid, parent);
+    }
     0
 }
 

@@ -2,9 +2,9 @@
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::{PerfEvent, TracePoint};
+use aya::programs::{BtfTracePoint, PerfEvent};
 use aya::util::online_cpus;
-use aya::{Ebpf, EbpfLoader};
+use aya::{Btf, Ebpf, EbpfLoader};
 use tachyon_common::{counter, Config, ProcInfo, PyOffsets, MAX_VERSION_SLOTS};
 
 use crate::python::layout::{version_slot, LAYOUTS};
@@ -31,6 +31,8 @@ pub enum BpfError {
     },
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
+    #[error("cannot read the kernel's BTF: {0}")]
+    Btf(#[source] aya::BtfError),
     #[error("cannot list online CPUs: {0}")]
     Cpus(std::io::Error),
 }
@@ -100,14 +102,16 @@ impl Sampler {
         if off_cpu {
             tracepoints.push("sched_switch");
         }
+        // BTF-typed tracepoints: attached by BTF id, no tracefs needed.
+        let btf = Btf::from_sys_fs().map_err(BpfError::Btf)?;
         for name in tracepoints {
-            let tp: &mut TracePoint = ebpf
+            let tp: &mut BtfTracePoint = ebpf
                 .program_mut(name)
                 .ok_or(BpfError::Missing("tracepoint program"))?
                 .try_into()
-                .map_err(prog_err("tracepoint"))?;
-            tp.load().map_err(prog_err("tracepoint"))?;
-            tp.attach("sched", name).map_err(prog_err("tracepoint"))?;
+                .map_err(prog_err(name))?;
+            tp.load(name, &btf).map_err(prog_err(name))?;
+            tp.attach().map_err(prog_err(name))?;
         }
 
         let sample: &mut PerfEvent = ebpf

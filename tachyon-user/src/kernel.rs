@@ -1,5 +1,6 @@
-//! Facts about the running kernel: privileges, BTF layout of `task_struct`,
-//! tracepoint record layouts.
+//! Facts about the running kernel: privileges, the BTF layout of
+//! `task_struct` and the arguments of the scheduler tracepoints. Everything
+//! comes from vmlinux BTF; nothing needs tracefs or debugfs.
 
 use btf_rs::{Btf, Type};
 
@@ -22,8 +23,12 @@ pub enum KernelError {
     Btf(String, String),
     #[error("kernel BTF has no {0}")]
     MissingField(String),
-    #[error("cannot read the tracepoint format of {0}: {1}")]
-    Tracepoint(String, String),
+    #[error("kernel tracepoint {name} has arguments ({found}); tachyon-bpf expects ({expected})")]
+    TracepointArgs {
+        name: &'static str,
+        found: String,
+        expected: String,
+    },
 }
 
 /// Capability bits in `CapEff`.
@@ -51,8 +56,34 @@ pub fn check_privileges() -> Result<(), KernelError> {
     }
 }
 
-/// Byte offset of `task_struct.thread.fsbase`, from vmlinux BTF.
-pub fn task_fsbase_offset() -> Result<u32, KernelError> {
+/// What the eBPF programs need to know about this kernel, from vmlinux BTF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelLayout {
+    /// `task_struct.thread.fsbase`.
+    pub task_fsbase: u32,
+    /// `task_struct.pid`.
+    pub task_pid: u32,
+    /// `task_struct.tgid`.
+    pub task_tgid: u32,
+    /// `task_struct.__state` (`state` before 5.14).
+    pub task_state: u32,
+    /// `sched_switch` passes `prev_state` as its fourth argument (5.18+).
+    pub switch_state_arg: bool,
+}
+
+/// The tracepoint arguments the programs read, by position (the first,
+/// `void *__data`, is not passed to a `tp_btf` program). A trailing `?`
+/// marks an argument that newer kernels add.
+const TRACEPOINT_ARGS: [(&str, &[&str]); 4] = [
+    ("sched_switch", &["preempt", "prev", "next", "prev_state?"]),
+    ("sched_process_fork", &["parent", "child"]),
+    ("sched_process_exec", &[]),
+    ("sched_process_exit", &[]),
+];
+
+/// Reads the layout from vmlinux BTF (`TACHYON_VMLINUX_BTF` overrides the
+/// path) and checks the tracepoints' arguments.
+pub fn kernel_layout() -> Result<KernelLayout, KernelError> {
     let path = vmlinux_btf();
     if !std::path::Path::new(&path).exists() {
         return Err(KernelError::NoBtf(path));
@@ -60,7 +91,85 @@ pub fn task_fsbase_offset() -> Result<u32, KernelError> {
     let btf = Btf::from_file(&path).map_err(|e| KernelError::Btf(path.clone(), e.to_string()))?;
     let thread = member_offset(&btf, "task_struct", "thread")?;
     let fsbase = member_offset(&btf, "thread_struct", "fsbase")?;
-    Ok(thread + fsbase)
+    let task_state = member_offset(&btf, "task_struct", "__state")
+        .or_else(|_| member_offset(&btf, "task_struct", "state"))?;
+    let mut switch_state_arg = false;
+    for (name, expected) in TRACEPOINT_ARGS {
+        let found = tracepoint_args(&btf, name)?;
+        if !args_match(&found, expected) {
+            return Err(KernelError::TracepointArgs {
+                name,
+                found: found.join(", "),
+                expected: expected.join(", "),
+            });
+        }
+        if name == "sched_switch" {
+            switch_state_arg = found.get(3).map(String::as_str) == Some("prev_state");
+        }
+    }
+    Ok(KernelLayout {
+        task_fsbase: thread + fsbase,
+        task_pid: member_offset(&btf, "task_struct", "pid")?,
+        task_tgid: member_offset(&btf, "task_struct", "tgid")?,
+        task_state,
+        switch_state_arg,
+    })
+}
+
+/// Whether the argument names `found` start with the `expected` ones (an
+/// expected name ending in `?` may be absent, and only at the end).
+fn args_match(found: &[String], expected: &[&str]) -> bool {
+    expected
+        .iter()
+        .enumerate()
+        .all(|(i, e)| match e.strip_suffix('?') {
+            Some(optional) => found.get(i).is_none_or(|f| f == optional),
+            None => found.get(i).is_some_and(|f| f == e),
+        })
+}
+
+/// Argument names of a raw tracepoint, without the leading `void *__data`:
+/// from its probe function `__bpf_trace_<name>` (whose parameters are
+/// named), else from its `btf_trace_<name>` typedef, whose prototype has
+/// the same parameters but may leave them unnamed (`""` then).
+fn tracepoint_args(btf: &Btf, name: &str) -> Result<Vec<String>, KernelError> {
+    let missing = || KernelError::MissingField(format!("tracepoint {name} (btf_trace_{name})"));
+    let proto = btf
+        .resolve_types_by_name(&format!("__bpf_trace_{name}"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .find_map(|t| match t {
+            Type::Func(f) => match btf.resolve_chained_type(&f) {
+                Ok(Type::FuncProto(p)) => Some(p),
+                _ => None,
+            },
+            _ => None,
+        });
+    let proto = match proto {
+        Some(p) => p,
+        None => {
+            let types = btf
+                .resolve_types_by_name(&format!("btf_trace_{name}"))
+                .map_err(|_| missing())?;
+            let Some(Type::Typedef(td)) = types.into_iter().next() else {
+                return Err(missing());
+            };
+            let Ok(Type::Ptr(ptr)) = btf.resolve_chained_type(&td) else {
+                return Err(missing());
+            };
+            let Ok(Type::FuncProto(proto)) = btf.resolve_chained_type(&ptr) else {
+                return Err(missing());
+            };
+            proto
+        }
+    };
+    Ok(proto
+        .parameters
+        .iter()
+        .skip(1)
+        .map(|p| btf.resolve_name(p).unwrap_or_default())
+        .collect())
 }
 
 fn member_offset(btf: &Btf, strukt: &str, field: &str) -> Result<u32, KernelError> {
@@ -77,46 +186,37 @@ fn member_offset(btf: &Btf, strukt: &str, field: &str) -> Result<u32, KernelErro
     Err(missing())
 }
 
-/// Offset of a field in a tracepoint record, from its `format` file.
-pub fn tracepoint_field_offset(
-    category: &str,
-    name: &str,
-    field: &str,
-) -> Result<u32, KernelError> {
-    let tp = format!("{category}/{name}");
-    let text = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-        .iter()
-        .find_map(|root| std::fs::read_to_string(format!("{root}/events/{tp}/format")).ok())
-        .ok_or_else(|| {
-            KernelError::Tracepoint(tp.clone(), "no format file (is tracefs mounted?)".into())
-        })?;
-    parse_format_offset(&text, field)
-        .ok_or_else(|| KernelError::Tracepoint(tp, format!("no field {field}")))
-}
-
-/// Finds `offset:N;` on the line declaring `field`.
-fn parse_format_offset(text: &str, field: &str) -> Option<u32> {
-    text.lines().find_map(|l| {
-        let decl = l.trim().strip_prefix("field:")?;
-        let (decl, rest) = decl.split_once(';')?;
-        let name = decl.split_whitespace().last()?;
-        if name != field {
-            return None;
-        }
-        let off = rest.trim().strip_prefix("offset:")?;
-        off.split(';').next()?.trim().parse().ok()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
-    fn format_offsets_parse() {
-        let text = "\tfield:pid_t parent_pid;\toffset:12;\tsize:4;\tsigned:1;\n\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;\n";
-        assert_eq!(parse_format_offset(text, "child_pid"), Some(20));
-        assert_eq!(parse_format_offset(text, "parent_pid"), Some(12));
-        assert_eq!(parse_format_offset(text, "nope"), None);
+    fn tracepoint_args_match_with_optional_tail() {
+        let exp = &["preempt", "prev", "next", "prev_state?"];
+        assert!(args_match(
+            &names(&["preempt", "prev", "next", "prev_state"]),
+            exp
+        ));
+        assert!(args_match(&names(&["preempt", "prev", "next"]), exp));
+        assert!(!args_match(&names(&["prev", "next"]), exp));
+        assert!(!args_match(&names(&["preempt", "next", "prev"]), exp));
+        assert!(!args_match(
+            &names(&["preempt", "prev", "next", "flags"]),
+            exp
+        ));
+        assert!(args_match(&names(&["p", "old_pid", "bprm"]), &[]));
+    }
+
+    /// The running kernel's BTF (every test machine has one: the product
+    /// requires it) yields a layout the programs can use.
+    #[test]
+    fn this_kernel_has_a_layout() {
+        let l = kernel_layout().expect("vmlinux BTF layout");
+        assert!(l.task_pid > 0 && l.task_tgid == l.task_pid + 4, "{l:?}");
+        assert!(l.task_fsbase > l.task_tgid, "{l:?}");
     }
 }

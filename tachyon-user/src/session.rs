@@ -444,15 +444,15 @@ impl Engine {
 pub struct Preflight {
     /// The requested processes, inspected.
     pub initial: Vec<PythonProcess>,
-    /// `task_struct.thread.fsbase`, from vmlinux BTF (parsed once).
-    task_fsbase: u32,
+    /// The kernel's layout, from vmlinux BTF (parsed once).
+    kernel: kernel::KernelLayout,
 }
 
 /// Checks privileges and BTF and inspects the requested pids before anything
 /// is loaded, so bad input fails fast.
 pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     kernel::check_privileges()?;
-    let task_fsbase = kernel::task_fsbase_offset()?;
+    let kernel = kernel::kernel_layout()?;
     let mut inspector = Inspector::new();
     let mut initial = Vec::new();
     if let Targets::Pids(pids) = &opts.targets {
@@ -460,10 +460,7 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
             initial.push(inspector.inspect(pid)?);
         }
     }
-    Ok(Preflight {
-        initial,
-        task_fsbase,
-    })
+    Ok(Preflight { initial, kernel })
 }
 
 /// Runs a session until the duration ends, `stop` completes, or every
@@ -474,16 +471,14 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<(Profile, Summary), SessionError> {
     let config = Config {
-        task_fsbase: ready.task_fsbase,
-        fork_child_pid: kernel::tracepoint_field_offset(
-            "sched",
-            "sched_process_fork",
-            "child_pid",
-        )?,
-        switch_prev_state: kernel::tracepoint_field_offset("sched", "sched_switch", "prev_state")?,
-        switch_next_pid: kernel::tracepoint_field_offset("sched", "sched_switch", "next_pid")?,
+        task_fsbase: ready.kernel.task_fsbase,
+        task_pid: ready.kernel.task_pid,
+        task_tgid: ready.kernel.task_tgid,
+        task_state: ready.kernel.task_state,
+        switch_state_arg: ready.kernel.switch_state_arg as u32,
         kernel_stacks: opts.kernel_stacks as u32,
         native_stacks: opts.native_stacks as u32,
+        _pad: 0,
     };
     // Kernel frames (and the off-CPU `lock` reason drawn from them) exist
     // only with --kernel.

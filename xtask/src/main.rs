@@ -210,16 +210,36 @@ fn build_release() -> Result<PathBuf> {
 }
 
 /// Interpreters the tests profile, and the real consumers the output-format
-/// tests check files with (npm speedscope schema, Python protobuf).
-fn provision() -> Result<()> {
+/// tests check files with (npm speedscope schema, Python protobuf). Returns
+/// what the interpreter provisioning printed: each interpreter with its
+/// version, and the exact Debian sid package versions used.
+fn provision() -> Result<String> {
+    let pythons = provision_pythons()?;
     for script in [
-        "scripts/provision-pythons.sh",
         "scripts/install-consumers.sh",
         "scripts/install-consumers-py.sh",
     ] {
         run(Command::new("bash").arg(root().join(script)))?;
     }
-    Ok(())
+    Ok(pythons)
+}
+
+/// `scripts/provision-pythons.sh`: progress on stderr, the summary on
+/// stdout (echoed, and returned).
+fn provision_pythons() -> Result<String> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/provision-pythons.sh"));
+    eprintln!("xtask: {cmd:?}");
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot start scripts/provision-pythons.sh")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{text}");
+    if !out.status.success() {
+        bail!("scripts/provision-pythons.sh failed with {}", out.status);
+    }
+    Ok(text)
 }
 
 fn is_root() -> bool {
@@ -230,7 +250,7 @@ fn is_root() -> bool {
 fn test(extra: &[String]) -> Result<()> {
     let r = root();
     let bin = build_release()?;
-    provision()?;
+    let pythons = provision()?;
     run(Command::new("cargo")
         .current_dir(&r)
         .args(["fmt", "--all", "--check"]))?;
@@ -255,6 +275,11 @@ fn test(extra: &[String]) -> Result<()> {
         .args(["--", "--test-threads=1"])
         .env("TACHYON_BIN", &bin)
         .env("TACHYON_ROOT", &r))?;
+    // Which interpreters (and which sid uploads) this run tested.
+    println!("xtask: interpreters tested:");
+    for line in pythons.lines() {
+        println!("  {line}");
+    }
     Ok(())
 }
 
@@ -274,11 +299,11 @@ fn main() -> Result<()> {
             cmd.args(&args);
             run(&mut cmd)
         }
-        Cmd::Provision => provision(),
+        Cmd::Provision => provision().map(|_| ()),
         Cmd::Test { args } => test(&args),
         Cmd::Bench { args } => {
             build_release()?;
-            run(Command::new("bash").arg(root().join("scripts/provision-pythons.sh")))?;
+            provision_pythons()?;
             // The harness is stdlib-only and meant for the system python3.
             let py = if Path::new("/usr/bin/python3").exists() {
                 "/usr/bin/python3"
