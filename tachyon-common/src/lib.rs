@@ -245,6 +245,108 @@ pub struct ProcEvent {
     pub ktime_ns: u64,
 }
 
+// Compile-time layout checks. The eBPF program and userspace must agree on
+// these types byte for byte, and they must have no implicit padding (so every
+// byte is initialised and any bit pattern is valid, see `aya::Pod` below).
+// Every size and offset is written out by hand from the field types, so a
+// reordered, resized or inserted field breaks the build instead of silently
+// changing the layout on one side only.
+
+const _: () = {
+    // 26 × u32, then one u64: 26 * 4 = 104, + 8 = 112.
+    assert!(core::mem::size_of::<PyOffsets>() == 112);
+    assert!(core::mem::offset_of!(PyOffsets, runtime_interp_head) == 0);
+    assert!(core::mem::offset_of!(PyOffsets, interp_next) == 4);
+    assert!(core::mem::offset_of!(PyOffsets, interp_threads_head) == 8);
+    assert!(core::mem::offset_of!(PyOffsets, tstate_next) == 12);
+    assert!(core::mem::offset_of!(PyOffsets, tstate_thread_id) == 16);
+    assert!(core::mem::offset_of!(PyOffsets, tstate_frame) == 20);
+    assert!(core::mem::offset_of!(PyOffsets, cframe_current) == 24);
+    assert!(core::mem::offset_of!(PyOffsets, frame_previous) == 28);
+    assert!(core::mem::offset_of!(PyOffsets, frame_code) == 32);
+    assert!(core::mem::offset_of!(PyOffsets, frame_instr) == 36);
+    assert!(core::mem::offset_of!(PyOffsets, frame_owner) == 40);
+    assert!(core::mem::offset_of!(PyOffsets, frame_read_size) == 44);
+    assert!(core::mem::offset_of!(PyOffsets, owner_skip_min) == 48);
+    assert!(core::mem::offset_of!(PyOffsets, code_adaptive) == 52);
+    assert!(core::mem::offset_of!(PyOffsets, code_name) == 56);
+    assert!(core::mem::offset_of!(PyOffsets, code_fp_field) == 60);
+    assert!(core::mem::offset_of!(PyOffsets, str_hash) == 64);
+    assert!(core::mem::offset_of!(PyOffsets, flags) == 68);
+    assert!(core::mem::offset_of!(PyOffsets, tstate_interp) == 72);
+    assert!(core::mem::offset_of!(PyOffsets, gil_last_holder) == 76);
+    assert!(core::mem::offset_of!(PyOffsets, gil_locked) == 80);
+    assert!(core::mem::offset_of!(PyOffsets, gc_collecting) == 84);
+    assert!(core::mem::offset_of!(PyOffsets, tstate_exc_info) == 88);
+    assert!(core::mem::offset_of!(PyOffsets, exc_value) == 92);
+    assert!(core::mem::offset_of!(PyOffsets, exc_previous) == 96);
+    assert!(core::mem::offset_of!(PyOffsets, code_window) == 100);
+    assert!(core::mem::offset_of!(PyOffsets, code_ptr_mask) == 104);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<ProcInfo>() == 24);
+    assert!(core::mem::offset_of!(ProcInfo, runtime_addr) == 0);
+    assert!(core::mem::offset_of!(ProcInfo, version_slot) == 8);
+    assert!(core::mem::offset_of!(ProcInfo, _pad) == 12);
+    assert!(core::mem::offset_of!(ProcInfo, none_addr) == 16);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<Config>() == 32);
+    assert!(core::mem::offset_of!(Config, task_fsbase) == 0);
+    assert!(core::mem::offset_of!(Config, task_pid) == 4);
+    assert!(core::mem::offset_of!(Config, task_tgid) == 8);
+    assert!(core::mem::offset_of!(Config, task_state) == 12);
+    assert!(core::mem::offset_of!(Config, switch_state_arg) == 16);
+    assert!(core::mem::offset_of!(Config, kernel_stacks) == 20);
+    assert!(core::mem::offset_of!(Config, native_stacks) == 24);
+    assert!(core::mem::offset_of!(Config, _pad) == 28);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<SampleHeader>() == 48);
+    assert!(core::mem::offset_of!(SampleHeader, kind) == 0);
+    assert!(core::mem::offset_of!(SampleHeader, flags) == 4);
+    assert!(core::mem::offset_of!(SampleHeader, pid) == 8);
+    assert!(core::mem::offset_of!(SampleHeader, tid) == 12);
+    assert!(core::mem::offset_of!(SampleHeader, cpu) == 16);
+    assert!(core::mem::offset_of!(SampleHeader, nframes) == 20);
+    assert!(core::mem::offset_of!(SampleHeader, nkernel) == 24);
+    assert!(core::mem::offset_of!(SampleHeader, nnative) == 28);
+    assert!(core::mem::offset_of!(SampleHeader, ktime_ns) == 32);
+    assert!(core::mem::offset_of!(SampleHeader, tstate) == 40);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<Frame>() == 16);
+    assert!(core::mem::offset_of!(Frame, code) == 0);
+    assert!(core::mem::offset_of!(Frame, lasti) == 8);
+    assert!(core::mem::offset_of!(Frame, fingerprint) == 12);
+};
+
+const _: () = {
+    // 48-byte header + MAX_FRAMES (2000) × 16-byte frames = 32048.
+    assert!(core::mem::size_of::<SampleRecord>() == 32048);
+    assert!(core::mem::offset_of!(SampleRecord, header) == 0);
+    assert!(core::mem::offset_of!(SampleRecord, frames) == 48);
+    // A per-CPU map value must stay under 32 KiB.
+    assert!(core::mem::size_of::<SampleRecord>() < 32 * 1024);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<ProcEvent>() == 24);
+    assert!(core::mem::offset_of!(ProcEvent, kind) == 0);
+    assert!(core::mem::offset_of!(ProcEvent, pid) == 4);
+    assert!(core::mem::offset_of!(ProcEvent, aux) == 8);
+    assert!(core::mem::offset_of!(ProcEvent, _pad) == 12);
+    assert!(core::mem::offset_of!(ProcEvent, ktime_ns) == 16);
+};
+
+// The eBPF program reads the code-object window into a `FRAME_BUF_SIZE`
+// buffer (`cbuf`).
+const _: () = assert!(CODE_WINDOW <= FRAME_BUF_SIZE);
+
 /// Counters in the per-CPU `COUNTERS` array (indices).
 pub mod counter {
     /// perf ticks that hit a tracked Python process.

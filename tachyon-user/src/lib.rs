@@ -2,15 +2,20 @@
 //!
 //! The binary (`src/main.rs`) wires these modules together; each owns one thing.
 
+pub mod assembly;
 pub mod bpf;
 pub mod cli;
+pub mod filecache;
 pub mod kallsyms;
 pub mod kernel;
 pub mod mode;
 pub mod native;
 pub mod output;
+pub mod procfs;
 pub mod profile;
 pub mod python;
 pub mod record;
 pub mod session;
+pub mod summary;
 pub mod symbolize;
+pub mod tracker;

@@ -146,20 +146,52 @@ fn make_writer(
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
+/// Completes on Ctrl-C, SIGTERM or SIGHUP: the run stops and writes what
+/// it collected. From then on, a second one exits at once.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
-    let term_fut = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
+    let mut hup = signal(SignalKind::hangup()).ok();
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s.as_mut() {
+            Some(s) => {
+                s.recv().await;
             }
             None => std::future::pending().await,
         }
+    }
+    let name = tokio::select! {
+        _ = recv(&mut int) => "interrupted",
+        _ = recv(&mut term) => "terminated",
+        _ = recv(&mut hup) => "hung up",
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term_fut => {}
+    eprintln!("tachyon-bpf: {name}: writing the profile (Ctrl-C again to exit at once)");
+    exit_on_next_signal();
+}
+
+/// Replaces the handlers of SIGINT, SIGTERM and SIGHUP with one that exits
+/// at once, saying so.
+fn exit_on_next_signal() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    extern "C" fn exit_now(_: libc::c_int) {
+        const MSG: &[u8] = b"tachyon-bpf: interrupted again: exiting without writing the profile\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; MSG is a
+        // static buffer of MSG.len() bytes.
+        unsafe {
+            libc::write(2, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(130);
+        }
+    }
+    let action = SigAction::new(
+        SigHandler::Handler(exit_now),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only calls async-signal-safe functions.
+        if let Err(e) = unsafe { sigaction(sig, &action) } {
+            log::warn!("cannot install the second-{sig} handler: {e}");
+        }
     }
 }

@@ -6,12 +6,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use object::read::ReadCache;
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+use crate::filecache::FileCache;
+use crate::procfs;
 
 /// The interpreter's eval loop (`_PyEval_EvalFrameDefault`): each run of
 /// Python frames between two C boundaries executes in one invocation of it.
@@ -99,10 +101,21 @@ struct ProcessMaps {
 }
 
 /// Native symbolization state for all processes.
-#[derive(Debug, Default)]
 pub struct NativeSymbols {
-    files: HashMap<(u64, u64), Arc<FileSymbols>>,
+    files: FileCache<FileSymbols>,
     procs: HashMap<u32, ProcessMaps>,
+}
+
+/// Binaries whose symbol tables are kept.
+const FILE_CACHE: usize = 256;
+
+impl Default for NativeSymbols {
+    fn default() -> Self {
+        Self {
+            files: FileCache::new(FILE_CACHE),
+            procs: HashMap::new(),
+        }
+    }
 }
 
 impl NativeSymbols {
@@ -110,45 +123,27 @@ impl NativeSymbols {
         Self::default()
     }
 
+    /// Binaries dropped from the cache to stay within its bound.
+    pub fn evictions(&self) -> u64 {
+        self.files.evictions
+    }
+
     fn load_maps(&mut self, pid: u32) -> ProcessMaps {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
         let mut maps = Vec::new();
-        for line in text.lines() {
-            let mut it = line.split_ascii_whitespace();
-            let (Some(range), Some(perms), Some(offset)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            let path = it.nth(2).unwrap_or("");
-            if !perms.contains('x') || !path.starts_with('/') {
+        for m in procfs::maps(pid).unwrap_or_default() {
+            if !m.executable() || !m.is_file() {
                 continue;
             }
-            let Some((s, e)) = range.split_once('-') else {
-                continue;
-            };
-            let (Ok(start), Ok(end), Ok(offset)) = (
-                u64::from_str_radix(s, 16),
-                u64::from_str_radix(e, 16),
-                u64::from_str_radix(offset, 16),
-            ) else {
-                continue;
-            };
-            let symbols = File::open(format!("/proc/{pid}/map_files/{s}-{e}"))
-                .ok()
-                .and_then(|f| {
-                    let meta = f.metadata().ok()?;
-                    let key = (meta.dev(), meta.ino());
-                    if let Some(syms) = self.files.get(&key) {
-                        return Some(syms.clone());
-                    }
-                    let syms = Arc::new(FileSymbols::parse(f)?);
-                    self.files.insert(key, syms.clone());
-                    Some(syms)
-                });
+            let symbols = File::open(m.map_file(pid)).ok().and_then(|f| {
+                self.files
+                    .get_or_parse(f, |f| FileSymbols::parse(f).ok_or(()), |_| ())
+                    .ok()
+            });
             maps.push(ExecMapping {
-                start,
-                end,
-                offset,
-                module: path.rsplit('/').next().unwrap_or(path).to_string(),
+                start: m.start,
+                end: m.end,
+                offset: m.offset,
+                module: m.file_name().to_string(),
                 symbols,
             });
         }

@@ -154,6 +154,67 @@ pub struct Profile {
     pub timeline: Option<Vec<TimedSample>>,
     frame_index: HashMap<FrameInfo, FrameId>,
     stack_index: HashMap<Vec<FrameId>, StackId>,
+    /// Start of the open window, in nanoseconds since the start.
+    window_start_ns: u64,
+}
+
+/// Keys of [`Profile::processes`]: a process's pid, unless a process with
+/// that pid already has samples in the profile (a reused pid), in which
+/// case it gets a key of its own above any pid (pids stay below 2^22).
+#[derive(Debug, Default)]
+pub struct ProcessSlots {
+    /// pid → (identity of the process, key).
+    current: HashMap<u32, (u64, u32)>,
+    next: u32,
+}
+
+/// First key given to a reused pid.
+pub const REUSED_PID_KEYS: u32 = 1 << 30;
+
+impl ProcessSlots {
+    /// The key for process `(pid, identity)`: the same one for as long as
+    /// that process is tracked (exec keeps it).
+    pub fn assign(&mut self, profile: &Profile, pid: u32, identity: u64) -> u32 {
+        match self.current.get(&pid) {
+            Some(&(id, key)) if id == identity => key,
+            _ => {
+                let taken = |k: u32| {
+                    profile
+                        .processes
+                        .get(&k)
+                        .is_some_and(|p| !p.threads.is_empty())
+                };
+                let key = if taken(pid) || self.current.contains_key(&pid) {
+                    self.next = self.next.max(REUSED_PID_KEYS);
+                    while taken(self.next) {
+                        self.next += 1;
+                    }
+                    self.next += 1;
+                    self.next - 1
+                } else {
+                    pid
+                };
+                self.current.insert(pid, (identity, key));
+                key
+            }
+        }
+    }
+
+    /// The key samples of `pid` go under now.
+    pub fn key(&self, pid: u32) -> u32 {
+        self.current.get(&pid).map_or(pid, |&(_, k)| k)
+    }
+
+    /// The process of that identity is gone.
+    pub fn release(&mut self, pid: u32, identity: u64) {
+        if self
+            .current
+            .get(&pid)
+            .is_some_and(|&(id, _)| id == identity)
+        {
+            self.current.remove(&pid);
+        }
+    }
 }
 
 impl Profile {
@@ -261,12 +322,90 @@ impl Profile {
             .collect()
     }
 
+    /// The operating system's pid of the process that [`StackKey::pid`]
+    /// (the key of [`Profile::processes`]) stands for. They are equal but
+    /// for a pid that was reused during the run: the later process then has
+    /// a key of its own (see [`ProcessSlots`]).
+    pub fn pid_of(&self, key: u32) -> u32 {
+        match self.processes.get(&key) {
+            Some(p) if p.pid != 0 => p.pid,
+            _ => key,
+        }
+    }
+
     /// The root frame label for a process: `python3.12 (pid 4242)`.
-    pub fn process_label(&self, pid: u32) -> String {
-        match self.processes.get(&pid) {
+    pub fn process_label(&self, key: u32) -> String {
+        let pid = self.pid_of(key);
+        match self.processes.get(&key) {
             Some(p) if !p.name.is_empty() => format!("{} (pid {})", p.name, pid),
             _ => format!("process (pid {pid})"),
         }
+    }
+
+    /// Closes the current window: returns what was aggregated since the
+    /// previous window (or the start) as a profile of its own, with only the
+    /// frames, stacks, processes and threads it uses, and starts a new
+    /// window at `now_ns` (nanoseconds since the start of the profile).
+    /// Every sample lands in exactly one window.
+    pub fn take_window(&mut self, now_ns: u64) -> Profile {
+        let start = self.window_start_ns;
+        self.window_start_ns = now_ns.max(start);
+        let counts = std::mem::take(&mut self.counts);
+        let timeline = self.timeline.as_mut().map(std::mem::take);
+        let mut w = Profile::new(ProfileMeta {
+            start_unix_ns: self.meta.start_unix_ns + start,
+            duration_ns: self.window_start_ns - start,
+            ..self.meta.clone()
+        });
+        let mut stack_map: HashMap<StackId, StackId> = HashMap::default();
+        let mut frame_map: HashMap<FrameId, FrameId> = HashMap::default();
+        let mut remap = |w: &mut Profile, stack: StackId| -> StackId {
+            if let Some(&s) = stack_map.get(&stack) {
+                return s;
+            }
+            let frames: Vec<FrameId> = self.stacks[stack as usize]
+                .iter()
+                .map(|&f| {
+                    *frame_map
+                        .entry(f)
+                        .or_insert_with(|| w.intern_frame(self.frames[f as usize].clone()))
+                })
+                .collect();
+            let s = w.intern_stack(&frames);
+            stack_map.insert(stack, s);
+            s
+        };
+        let mut keys: Vec<(StackKey, Counts)> = counts.into_iter().collect();
+        keys.sort_by_key(|(k, _)| *k);
+        for (k, c) in keys {
+            let key = StackKey {
+                stack: remap(&mut w, k.stack),
+                ..k
+            };
+            w.counts.insert(key, c);
+            if let Some(p) = self.processes.get(&k.pid) {
+                let wp = w.processes.entry(k.pid).or_insert_with(|| ProcessInfo {
+                    threads: BTreeMap::new(),
+                    ..p.clone()
+                });
+                if let Some(t) = p.threads.get(&k.tid) {
+                    wp.threads.insert(k.tid, t.clone());
+                }
+            }
+        }
+        w.timeline = timeline.map(|t| {
+            t.into_iter()
+                .map(|s| TimedSample {
+                    time_ns: s.time_ns.saturating_sub(start),
+                    key: StackKey {
+                        stack: stack_map.get(&s.key.stack).copied().unwrap_or(s.key.stack),
+                        ..s.key
+                    },
+                    ..s
+                })
+                .collect()
+        });
+        w
     }
 
     /// The thread frame label: `thread NAME (tid 4243)`.
@@ -327,5 +466,100 @@ mod tests {
             p.stack_labels(s1),
             vec!["main (app.py:3)", "work (app.py:9)"]
         );
+    }
+
+    fn sample(p: &mut Profile, pid: u32, stack: StackId, time_ns: u64) {
+        p.add_sample(TimedSample {
+            time_ns,
+            key: StackKey {
+                pid,
+                tid: pid,
+                stack,
+            },
+            weight_ns: 10,
+            flags: 0,
+            cpu: 0,
+        });
+        p.note_thread(pid, pid, || format!("t{pid}"));
+    }
+
+    #[test]
+    fn windows_split_the_samples_without_loss_or_overlap() {
+        let mut p = Profile::new(ProfileMeta {
+            start_unix_ns: 1_000,
+            ..Default::default()
+        });
+        p.keep_timeline();
+        let a = p.intern_frame(FrameInfo::python("a", "x.py", 1, 1));
+        let b = p.intern_frame(FrameInfo::python("b", "x.py", 2, 2));
+        let (sa, sb) = (p.intern_stack(&[a]), p.intern_stack(&[a, b]));
+        sample(&mut p, 1, sa, 10);
+        sample(&mut p, 1, sa, 20);
+        sample(&mut p, 2, sb, 30);
+        let w1 = p.take_window(100);
+        sample(&mut p, 2, sb, 150);
+        let w2 = p.take_window(200);
+        let w3 = p.take_window(300);
+        assert_eq!(
+            (w1.total_samples(), w2.total_samples(), w3.total_samples()),
+            (3, 1, 0)
+        );
+        assert_eq!(p.total_samples(), 0, "everything went into windows");
+        // Window 2 holds only what it uses, renumbered.
+        assert_eq!(w2.frames.len(), 2);
+        assert_eq!(w2.stacks.len(), 1);
+        assert_eq!(w2.stack_labels(0), ["a (x.py:1)", "b (x.py:2)"]);
+        assert_eq!(w2.processes.keys().copied().collect::<Vec<_>>(), [2]);
+        // Times and meta are the window's own.
+        assert_eq!((w2.meta.start_unix_ns, w2.meta.duration_ns), (1_100, 100));
+        let t: Vec<u64> = w2
+            .timeline
+            .as_ref()
+            .expect("kept")
+            .iter()
+            .map(|s| s.time_ns)
+            .collect();
+        assert_eq!(t, [50]);
+        assert_eq!(w1.timeline.as_ref().map(Vec::len), Some(3));
+        // The live profile keeps interning where it was.
+        assert_eq!(p.intern_stack(&[a, b]), sb);
+    }
+
+    #[test]
+    fn a_reused_pid_gets_its_own_key_and_shows_its_real_pid() {
+        let mut p = Profile::default();
+        let mut slots = ProcessSlots::default();
+        let first = slots.assign(&p, 42, 100);
+        assert_eq!(first, 42);
+        assert_eq!(slots.assign(&p, 42, 100), 42, "exec keeps the key");
+        let s = p.intern_stack(&[]);
+        p.processes.insert(
+            42,
+            ProcessInfo {
+                pid: 42,
+                name: "python3".into(),
+                ..Default::default()
+            },
+        );
+        sample(&mut p, 42, s, 0);
+        slots.release(42, 100);
+        let second = slots.assign(&p, 42, 900);
+        assert_eq!(second, REUSED_PID_KEYS);
+        assert_eq!(slots.key(42), second);
+        p.processes.insert(
+            second,
+            ProcessInfo {
+                pid: 42,
+                name: "python3".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(p.pid_of(second), 42);
+        assert_eq!(p.process_label(second), "python3 (pid 42)");
+        assert_eq!(p.process_label(first), "python3 (pid 42)");
+        // A pid never sampled before keeps its own number.
+        assert_eq!(slots.assign(&p, 43, 5), 43);
+        slots.release(43, 6);
+        assert_eq!(slots.key(43), 43, "releasing another identity does nothing");
     }
 }

@@ -1,8 +1,36 @@
 //! Decoding ring-buffer records written by the kernel side.
+//!
+//! A record is the raw `#[repr(C)]` memory of one of the tachyon-common
+//! types, written by the (little-endian, `bpfel`) eBPF program: a
+//! [`ProcEvent`], or a [`SampleHeader`] followed by `nframes` [`Frame`]s,
+//! `nnative` native and `nkernel` kernel return addresses (`u64` each).
+//! Fields are read one by one with [`bytes::Buf`], in declaration order;
+//! the types have no padding, so that order is their layout (checked by the
+//! `layout_matches_repr_c` test). Nothing here panics on short or garbage
+//! input: a record too short for its header is rejected, and counts that
+//! claim more than the record holds are cut to what is there.
 
+use bytes::Buf;
 use tachyon_common::{
     Frame, ProcEvent, SampleHeader, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
     EVENT_SWITCH_IN,
+};
+
+/// Bytes of a [`SampleHeader`]: 8 × `u32`, 2 × `u64`.
+const SAMPLE_HEADER_SIZE: usize = 8 * 4 + 2 * 8;
+/// Bytes of a [`Frame`]: `u64`, `i32`, `u32`.
+const FRAME_SIZE: usize = 8 + 4 + 4;
+/// Bytes of a [`ProcEvent`]: 4 × `u32`, `u64`.
+const PROC_EVENT_SIZE: usize = 4 * 4 + 8;
+/// Bytes of one native or kernel return address.
+const ADDR_SIZE: usize = 8;
+
+// The sizes above are the field sizes added up; a field added to or removed
+// from one of the types changes its size and breaks the build here.
+const _: () = {
+    assert!(size_of::<SampleHeader>() == SAMPLE_HEADER_SIZE);
+    assert!(size_of::<Frame>() == FRAME_SIZE);
+    assert!(size_of::<ProcEvent>() == PROC_EVENT_SIZE);
 };
 
 /// One ring-buffer record.
@@ -31,9 +59,7 @@ pub struct FrameIter<'a> {
 impl Iterator for FrameIter<'_> {
     type Item = Frame;
     fn next(&mut self) -> Option<Frame> {
-        let f = read_pod::<Frame>(self.bytes)?;
-        self.bytes = &self.bytes[size_of::<Frame>()..];
-        Some(f)
+        read_frame(&mut self.bytes)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -46,35 +72,93 @@ impl ExactSizeIterator for FrameIter<'_> {}
 impl FrameIter<'_> {
     /// Frames left.
     pub fn remaining(&self) -> usize {
-        self.bytes.len() / size_of::<Frame>()
+        self.bytes.remaining() / FRAME_SIZE
     }
 }
 
-/// Reads a plain-old-data kernel type from the front of `bytes`.
-fn read_pod<T: Copy>(bytes: &[u8]) -> Option<T> {
-    if bytes.len() < size_of::<T>() {
+/// Reads a [`SampleHeader`] from the front of `buf`; `None` (and `buf`
+/// untouched) when fewer than [`SAMPLE_HEADER_SIZE`] bytes remain.
+fn read_sample_header(buf: &mut &[u8]) -> Option<SampleHeader> {
+    if buf.remaining() < SAMPLE_HEADER_SIZE {
         return None;
     }
-    // SAFETY: the length was checked; `T` is one of the #[repr(C)]
-    // integer-only types of tachyon-common, valid for any bit pattern, and
-    // `read_unaligned` has no alignment requirement.
-    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const T) })
+    Some(SampleHeader {
+        kind: buf.get_u32_le(),
+        flags: buf.get_u32_le(),
+        pid: buf.get_u32_le(),
+        tid: buf.get_u32_le(),
+        cpu: buf.get_u32_le(),
+        nframes: buf.get_u32_le(),
+        nkernel: buf.get_u32_le(),
+        nnative: buf.get_u32_le(),
+        ktime_ns: buf.get_u64_le(),
+        tstate: buf.get_u64_le(),
+    })
+}
+
+/// Reads a [`Frame`] from the front of `buf`; `None` (and `buf` untouched)
+/// when fewer than [`FRAME_SIZE`] bytes remain.
+fn read_frame(buf: &mut &[u8]) -> Option<Frame> {
+    if buf.remaining() < FRAME_SIZE {
+        return None;
+    }
+    Some(Frame {
+        code: buf.get_u64_le(),
+        lasti: buf.get_i32_le(),
+        fingerprint: buf.get_u32_le(),
+    })
+}
+
+/// Reads a [`ProcEvent`] from the front of `buf`; `None` (and `buf`
+/// untouched) when fewer than [`PROC_EVENT_SIZE`] bytes remain.
+fn read_proc_event(buf: &mut &[u8]) -> Option<ProcEvent> {
+    if buf.remaining() < PROC_EVENT_SIZE {
+        return None;
+    }
+    Some(ProcEvent {
+        kind: buf.get_u32_le(),
+        pid: buf.get_u32_le(),
+        aux: buf.get_u32_le(),
+        _pad: buf.get_u32_le(),
+        ktime_ns: buf.get_u64_le(),
+    })
+}
+
+/// Reads up to `count` addresses from the front of `buf`: fewer when the
+/// buffer ends first (so a garbage count never allocates more than the
+/// record holds).
+fn read_addrs(buf: &mut &[u8], count: u32) -> Vec<u64> {
+    let n = (count as usize).min(buf.remaining() / ADDR_SIZE);
+    (0..n).map(|_| buf.get_u64_le()).collect()
 }
 
 /// Decodes one record; `None` for a record that is too short or unknown.
 pub fn decode(bytes: &[u8]) -> Option<Record<'_>> {
-    let kind = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    // The kind is the first field of every record type: peek at it, then
+    // read the whole record from the start.
+    let mut peek = bytes;
+    if peek.remaining() < 4 {
+        return None;
+    }
+    let kind = peek.get_u32_le();
+    let mut buf = bytes;
     match kind {
         EVENT_SAMPLE => {
-            let header = read_pod::<SampleHeader>(bytes)?;
-            let rest = &bytes[size_of::<SampleHeader>()..];
-            let n = (header.nframes as usize).min(rest.len() / size_of::<Frame>());
-            let (frames, after) = rest.split_at(n * size_of::<Frame>());
-            let mut addrs = after
-                .chunks_exact(8)
-                .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes));
-            let native = addrs.by_ref().take(header.nnative as usize).collect();
-            let kernel = addrs.take(header.nkernel as usize).collect();
+            let header = read_sample_header(&mut buf)?;
+            let n = (header.nframes as usize).min(buf.remaining() / FRAME_SIZE);
+            let (frames, rest) = buf.split_at(n * FRAME_SIZE);
+            buf = rest;
+            // In a record cut short, what follows the last whole item is not
+            // the next section: no addresses after missing frames, no kernel
+            // addresses after missing native ones.
+            let mut native = Vec::new();
+            let mut kernel = Vec::new();
+            if n == header.nframes as usize {
+                native = read_addrs(&mut buf, header.nnative);
+                if native.len() == header.nnative as usize {
+                    kernel = read_addrs(&mut buf, header.nkernel);
+                }
+            }
             Some(Record::Sample {
                 header,
                 frames: FrameIter { bytes: frames },
@@ -82,10 +166,10 @@ pub fn decode(bytes: &[u8]) -> Option<Record<'_>> {
                 kernel,
             })
         }
-        EVENT_EXEC => read_pod(bytes).map(Record::Exec),
-        EVENT_EXIT => read_pod(bytes).map(Record::Exit),
-        EVENT_FORK => read_pod(bytes).map(Record::Fork),
-        EVENT_SWITCH_IN => read_pod(bytes).map(Record::SwitchIn),
+        EVENT_EXEC => read_proc_event(&mut buf).map(Record::Exec),
+        EVENT_EXIT => read_proc_event(&mut buf).map(Record::Exit),
+        EVENT_FORK => read_proc_event(&mut buf).map(Record::Fork),
+        EVENT_SWITCH_IN => read_proc_event(&mut buf).map(Record::SwitchIn),
         _ => None,
     }
 }
@@ -94,61 +178,364 @@ pub fn decode(bytes: &[u8]) -> Option<Record<'_>> {
 mod tests {
     use super::*;
 
-    fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
-        // SAFETY: test-only view of a #[repr(C)] integer-only value.
-        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
+    /// Little-endian record bytes, built field by field.
+    #[derive(Default)]
+    struct Bytes(Vec<u8>);
+
+    impl Bytes {
+        fn u32(mut self, v: u32) -> Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+        fn i32(mut self, v: i32) -> Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+        fn u64(mut self, v: u64) -> Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+        /// A sample header: kind, flags, pid, tid, cpu, nframes, nkernel,
+        /// nnative, ktime_ns, tstate.
+        #[allow(clippy::too_many_arguments)]
+        fn header(
+            self,
+            flags: u32,
+            pid: u32,
+            tid: u32,
+            cpu: u32,
+            nframes: u32,
+            nkernel: u32,
+            nnative: u32,
+            ktime_ns: u64,
+            tstate: u64,
+        ) -> Self {
+            self.u32(EVENT_SAMPLE)
+                .u32(flags)
+                .u32(pid)
+                .u32(tid)
+                .u32(cpu)
+                .u32(nframes)
+                .u32(nkernel)
+                .u32(nnative)
+                .u64(ktime_ns)
+                .u64(tstate)
+        }
+        fn frame(self, code: u64, lasti: i32, fingerprint: u32) -> Self {
+            self.u64(code).i32(lasti).u32(fingerprint)
+        }
+    }
+
+    fn frame(code: u64, lasti: i32, fingerprint: u32) -> Frame {
+        Frame {
+            code,
+            lasti,
+            fingerprint,
+        }
+    }
+
+    /// A sample with 2 frames, 2 native and 1 kernel address (112 bytes).
+    fn full_sample() -> Vec<u8> {
+        Bytes::default()
+            .header(
+                0x15,
+                100,
+                101,
+                3,
+                2,
+                1,
+                2,
+                0x1122_3344_5566_7788,
+                0x7f12_3456_7890,
+            )
+            .frame(0x7f00_0000_1000, 3, 0xabcd_0123)
+            .frame(0x7f00_0000_2000, -1, 0)
+            .u64(0x40_1000)
+            .u64(0x40_2000)
+            .u64(0xffff_ffff_8100_0010)
+            .0
+    }
+
+    /// The parts of a decoded sample, frames collected.
+    fn sample_parts(bytes: &[u8]) -> (SampleHeader, Vec<Frame>, Vec<u64>, Vec<u64>) {
+        match decode(bytes) {
+            Some(Record::Sample {
+                header,
+                frames,
+                native,
+                kernel,
+            }) => (header, frames.collect(), native, kernel),
+            other => panic!("not a sample: {other:?}"),
+        }
     }
 
     #[test]
-    fn sample_round_trip() {
-        let h = SampleHeader {
-            kind: EVENT_SAMPLE,
-            nframes: 2,
-            pid: 7,
-            ..Default::default()
-        };
-        let f1 = Frame {
-            code: 0x1000,
-            lasti: 3,
-            fingerprint: 9,
-        };
-        let f2 = Frame {
-            code: 0x2000,
-            lasti: -1,
-            fingerprint: 0,
-        };
-        let mut b = bytes_of(&h);
-        b.extend(bytes_of(&f1));
-        b.extend(bytes_of(&f2));
-        b.extend(0xffff_ffff_8100_0000u64.to_le_bytes());
+    fn sample_with_frames_native_and_kernel_addresses() {
+        let bytes = full_sample();
+        assert_eq!(bytes.len(), 48 + 2 * 16 + 3 * 8);
         let Some(Record::Sample {
             header,
-            frames,
+            mut frames,
+            native,
             kernel,
-            ..
-        }) = decode(&b)
+        }) = decode(&bytes)
         else {
             panic!("not a sample")
         };
-        assert_eq!(header.pid, 7);
-        assert_eq!(frames.collect::<Vec<_>>(), vec![f1, f2]);
-        assert!(kernel.is_empty(), "nkernel is 0");
+        assert_eq!(
+            header,
+            SampleHeader {
+                kind: 1,
+                flags: 0x15,
+                pid: 100,
+                tid: 101,
+                cpu: 3,
+                nframes: 2,
+                nkernel: 1,
+                nnative: 2,
+                ktime_ns: 0x1122_3344_5566_7788,
+                tstate: 0x7f12_3456_7890,
+            }
+        );
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames.next(), Some(frame(0x7f00_0000_1000, 3, 0xabcd_0123)));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames.remaining(), 1);
+        assert_eq!(frames.next(), Some(frame(0x7f00_0000_2000, -1, 0)));
+        assert_eq!(frames.next(), None);
+        assert_eq!(frames.len(), 0);
+        assert_eq!(native, [0x40_1000, 0x40_2000]);
+        assert_eq!(kernel, [0xffff_ffff_8100_0010]);
     }
 
     #[test]
-    fn short_and_unknown_records_are_rejected() {
-        assert!(decode(&[]).is_none());
-        assert!(decode(&[1, 0, 0]).is_none());
-        assert!(decode(&[99, 0, 0, 0, 0, 0, 0, 0]).is_none());
-        let h = SampleHeader {
+    fn sample_without_frames_or_addresses() {
+        let bytes = Bytes::default().header(0, 7, 8, 0, 0, 0, 0, 5, 0).0;
+        let (header, frames, native, kernel) = sample_parts(&bytes);
+        assert_eq!((header.pid, header.tid, header.ktime_ns), (7, 8, 5));
+        assert!(frames.is_empty() && native.is_empty() && kernel.is_empty());
+    }
+
+    #[test]
+    fn each_event_kind() {
+        type Variant = fn(ProcEvent) -> Record<'static>;
+        let kinds: [(u32, Variant); 4] = [
+            (EVENT_EXEC, Record::Exec),
+            (EVENT_EXIT, Record::Exit),
+            (EVENT_FORK, Record::Fork),
+            (EVENT_SWITCH_IN, Record::SwitchIn),
+        ];
+        for (kind, variant) in kinds {
+            let bytes = Bytes::default()
+                .u32(kind)
+                .u32(4242)
+                .u32(77)
+                .u32(0)
+                .u64(123_456_789_012)
+                .0;
+            assert_eq!(bytes.len(), 24);
+            let want = ProcEvent {
+                kind,
+                pid: 4242,
+                aux: 77,
+                _pad: 0,
+                ktime_ns: 123_456_789_012,
+            };
+            assert_eq!(decode(&bytes), Some(variant(want)), "kind {kind}");
+            // Trailing bytes are ignored; one byte short is rejected.
+            let mut longer = bytes.clone();
+            longer.extend_from_slice(&[0xee; 8]);
+            assert_eq!(decode(&longer), Some(variant(want)), "kind {kind}");
+            assert_eq!(decode(&bytes[..23]), None, "kind {kind}");
+        }
+    }
+
+    #[test]
+    fn truncated_header_is_rejected() {
+        let bytes = full_sample();
+        assert_eq!(decode(&[]), None);
+        assert_eq!(decode(&[1]), None);
+        assert_eq!(decode(&[1, 0, 0]), None);
+        assert_eq!(decode(&bytes[..4]), None);
+        assert_eq!(decode(&bytes[..47]), None);
+        assert!(decode(&bytes[..48]).is_some());
+    }
+
+    #[test]
+    fn counts_claiming_more_than_the_record_holds() {
+        // 1000 frames claimed, 2 present and half of a third: the half frame
+        // is not read as native addresses.
+        let bytes = Bytes::default()
+            .header(0, 1, 1, 0, 1000, 5, 5, 0, 0)
+            .frame(0x1000, 1, 1)
+            .frame(0x2000, 2, 2)
+            .u64(0x3000)
+            .0;
+        let (header, frames, native, kernel) = sample_parts(&bytes);
+        assert_eq!(header.nframes, 1000);
+        assert_eq!(frames, [frame(0x1000, 1, 1), frame(0x2000, 2, 2)]);
+        assert!(native.is_empty() && kernel.is_empty());
+
+        // Frames complete, 3 native addresses claimed, 1 present (plus 4
+        // stray bytes): no kernel addresses after the missing native ones.
+        let bytes = Bytes::default()
+            .header(0, 1, 1, 0, 1, 2, 3, 0, 0)
+            .frame(0x1000, 1, 1)
+            .u64(0xaaaa)
+            .u32(0xbbbb)
+            .0;
+        let (_, frames, native, kernel) = sample_parts(&bytes);
+        assert_eq!(frames, [frame(0x1000, 1, 1)]);
+        assert_eq!(native, [0xaaaa]);
+        assert!(kernel.is_empty());
+
+        // Native complete, kernel short.
+        let bytes = Bytes::default()
+            .header(0, 1, 1, 0, 0, 4, 1, 0, 0)
+            .u64(0xaaaa)
+            .u64(0xffff_ffff_8100_0000)
+            .0;
+        let (_, frames, native, kernel) = sample_parts(&bytes);
+        assert!(frames.is_empty());
+        assert_eq!(native, [0xaaaa]);
+        assert_eq!(kernel, [0xffff_ffff_8100_0000]);
+
+        // Garbage counts allocate nothing beyond the record.
+        let bytes = Bytes::default()
+            .header(0, 1, 1, 0, u32::MAX, u32::MAX, u32::MAX, 0, 0)
+            .0;
+        let (_, frames, native, kernel) = sample_parts(&bytes);
+        assert!(frames.is_empty() && native.is_empty() && kernel.is_empty());
+    }
+
+    #[test]
+    fn unknown_kinds_are_rejected() {
+        for kind in [0, 6, 99, u32::MAX] {
+            let mut bytes = full_sample();
+            bytes[..4].copy_from_slice(&kind.to_le_bytes());
+            assert_eq!(decode(&bytes), None, "kind {kind}");
+        }
+    }
+
+    /// Decoding any prefix of a valid record never panics, and gives at
+    /// most what the prefix holds.
+    #[test]
+    fn every_prefix_decodes_without_panicking() {
+        let sample = full_sample();
+        for len in 0..=sample.len() {
+            let prefix = &sample[..len];
+            if len < 48 {
+                assert_eq!(decode(prefix), None, "len {len}");
+                continue;
+            }
+            let (header, frames, native, kernel) = sample_parts(prefix);
+            assert_eq!(header.pid, 100);
+            let whole_frames = ((len - 48) / 16).min(2);
+            assert_eq!(frames.len(), whole_frames, "len {len}");
+            let addrs = if whole_frames == 2 { (len - 80) / 8 } else { 0 };
+            assert_eq!(native.len(), addrs.min(2), "len {len}");
+            assert_eq!(kernel.len(), addrs.saturating_sub(2), "len {len}");
+        }
+        let event = Bytes::default()
+            .u32(EVENT_FORK)
+            .u32(1)
+            .u32(2)
+            .u32(0)
+            .u64(3)
+            .0;
+        for len in 0..event.len() {
+            assert_eq!(decode(&event[..len]), None, "len {len}");
+        }
+    }
+
+    /// Pseudo-random bytes (xorshift, fixed seed) with a valid kind in
+    /// front decode without panicking, within the record's bounds.
+    #[test]
+    fn garbage_decodes_without_panicking() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2000 {
+            let len = (next() % 200) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if len >= 4 {
+                let kind = (next() % 7) as u32;
+                bytes[..4].copy_from_slice(&kind.to_le_bytes());
+            }
+            if len >= 48 && next() % 2 == 0 {
+                // Small counts, so that some records are complete.
+                for at in [20, 24, 28] {
+                    let count = (next() % 4) as u32;
+                    bytes[at..at + 4].copy_from_slice(&count.to_le_bytes());
+                }
+            }
+            if let Some(Record::Sample {
+                header,
+                frames,
+                native,
+                kernel,
+            }) = decode(&bytes)
+            {
+                let used = 48 + frames.len() * 16 + (native.len() + kernel.len()) * 8;
+                assert!(used <= len, "{used} > {len}");
+                assert!(frames.len() <= header.nframes as usize);
+                assert!(native.len() <= header.nnative as usize);
+                assert!(kernel.len() <= header.nkernel as usize);
+                // The iterator yields exactly what it announced.
+                let announced = frames.len();
+                assert_eq!(frames.count(), announced);
+            }
+        }
+    }
+
+    /// The raw memory of a value, as the eBPF program copies it into the
+    /// ring buffer.
+    fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
+        // SAFETY: `T` is one of the #[repr(C)] integer-only tachyon-common
+        // types, which have no padding (their size is the sum of their
+        // field sizes, asserted at the top of this module), so all
+        // `size_of::<T>()` bytes behind the reference are initialised.
+        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
+    }
+
+    /// Field-by-field decoding reads the types in their `#[repr(C)]` layout
+    /// (every field distinct, so a swapped pair is caught).
+    #[test]
+    fn layout_matches_repr_c() {
+        let header = SampleHeader {
             kind: EVENT_SAMPLE,
-            nframes: 1000,
-            ..Default::default()
+            flags: 2,
+            pid: 3,
+            tid: 4,
+            cpu: 5,
+            nframes: 1,
+            nkernel: 1,
+            nnative: 1,
+            ktime_ns: 0x0102_0304_0506_0708,
+            tstate: 0x1112_1314_1516_1718,
         };
-        let bytes = bytes_of(&h);
-        let Some(Record::Sample { frames, .. }) = decode(&bytes) else {
-            panic!("not a sample")
+        let f = frame(0x2122_2324_2526_2728, -0x3132_3334, 0x4142_4344);
+        let mut bytes = bytes_of(&header);
+        bytes.extend(bytes_of(&f));
+        bytes.extend(0x5152_5354_5556_5758u64.to_le_bytes());
+        bytes.extend(0x6162_6364_6566_6768u64.to_le_bytes());
+        let (h, frames, native, kernel) = sample_parts(&bytes);
+        assert_eq!(h, header);
+        assert_eq!(frames, [f]);
+        assert_eq!(native, [0x5152_5354_5556_5758]);
+        assert_eq!(kernel, [0x6162_6364_6566_6768]);
+
+        let ev = ProcEvent {
+            kind: EVENT_SWITCH_IN,
+            pid: 0x0102_0304,
+            aux: 0x1112_1314,
+            _pad: 0x2122_2324,
+            ktime_ns: 0x3132_3334_3536_3738,
         };
-        assert_eq!(frames.remaining(), 0);
+        assert_eq!(decode(&bytes_of(&ev)), Some(Record::SwitchIn(ev)));
     }
 }

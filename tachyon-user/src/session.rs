@@ -1,38 +1,36 @@
-//! One profiling run: discovery, the ring-buffer loop, aggregation.
+//! One profiling run: wires the stages together.
+//!
+//! kernel events ([`crate::bpf`], [`crate::record`]) → process tracker
+//! ([`crate::tracker`]) → symbols ([`crate::symbolize`], [`crate::native`],
+//! [`crate::kallsyms`]) → stack assembly ([`crate::assembly`]) →
+//! aggregation ([`crate::profile`]). Each stage is tested on its own; this
+//! module only carries the tracker's decisions out and runs the loop.
 
-use std::collections::HashSet;
-
-use rustc_hash::FxHashMap as HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tachyon_common::{
-    counter, Config, ProcInfo, SampleHeader, SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED,
-    SAMPLE_UNINTERRUPTIBLE,
-};
+use aya::maps::{MapData, RingBuf};
+use rustc_hash::FxHashMap as HashMap;
+use tachyon_common::{counter, Config, ProcInfo, SampleHeader, SAMPLE_OFF_CPU};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::mpsc;
 
+use crate::assembly::{Assembler, AssemblyOptions, OffCpuBook};
 use crate::bpf::{BpfError, Sampler};
 use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
-use crate::native::{native_stack, NativeFrame, NativeSymbols};
-use crate::profile::{FrameId, FrameInfo, FrameKind, Profile, ProfileMeta, StackKey, TimedSample};
+use crate::native::{native_stack, NativeSymbols};
+use crate::procfs;
+use crate::profile::{FrameId, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample};
 use crate::python::layout::version_slot;
-use crate::python::process::{self, InspectError, Inspector, PythonProcess};
+use crate::python::process::{InspectError, Inspector, PythonProcess};
 use crate::record::{decode, FrameIter, Record};
+pub use crate::summary::Summary;
 use crate::symbolize::ProcessSymbols;
-
-/// Which processes to profile.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Targets {
-    /// Every Python process, including those started during the run.
-    AllPython,
-    /// These pids (and, with `follow_children`, processes they fork or spawn).
-    Pids(Vec<u32>),
-}
+pub use crate::tracker::Targets;
+use crate::tracker::{Action, ProcessKey, Tracker};
 
 /// What the user asked for.
 #[derive(Clone, Debug)]
@@ -64,102 +62,12 @@ pub enum SessionError {
     Ring(std::io::Error),
 }
 
-/// Totals printed at the end of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub duration: Duration,
-    pub processes: usize,
-    pub threads: usize,
-    pub samples: u64,
-    pub lost: u64,
-    pub truncated: u64,
-    pub unsymbolized: u64,
-    pub read_errors: u64,
-    pub no_thread_state: u64,
-    pub events_lost: u64,
-    /// `--native` samples whose native walk broke off (no frame pointers).
-    pub native_incomplete: u64,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "tachyon-bpf summary")?;
-        writeln!(
-            f,
-            "  duration:             {:.2} s",
-            self.duration.as_secs_f64()
-        )?;
-        writeln!(f, "  processes:            {}", self.processes)?;
-        writeln!(f, "  threads:              {}", self.threads)?;
-        writeln!(f, "  samples:              {}", self.samples)?;
-        writeln!(f, "  samples lost:         {}", self.lost)?;
-        writeln!(f, "  stacks truncated:     {}", self.truncated)?;
-        writeln!(f, "  frames unsymbolized:  {}", self.unsymbolized)?;
-        writeln!(f, "  stacks with read errors: {}", self.read_errors)?;
-        writeln!(f, "  ticks without thread state: {}", self.no_thread_state)?;
-        write!(f, "  process events lost:  {}", self.events_lost)?;
-        if self.native_incomplete > 0 {
-            write!(
-                f,
-                "\n  native stacks cut short: {} (code built without frame pointers)",
-                self.native_incomplete
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Delays before re-inspecting a freshly exec'd process whose libpython is
-/// not mapped yet.
-const EXEC_RETRY_MS: &[u64] = &[0, 2, 5, 10, 20, 40, 80, 160, 320, 640];
-
-/// State of a running session.
-struct Engine {
-    opts: SessionOptions,
-    sampler: Sampler,
-    inspector: Inspector,
-    symbols: HashMap<u32, ProcessSymbols>,
-    exited: HashSet<u32>,
-    profile: Profile,
-    start_ktime: u64,
-    period_ns: u64,
-    retry_tx: mpsc::UnboundedSender<(u32, usize)>,
-    /// Threads off CPU: tid → (sample, time it left).
-    off_cpu: HashMap<u32, PendingOffCpu>,
-    kallsyms: KernelSymbols,
-    kernel_frames: HashMap<u64, FrameId>,
-    /// Reused buffer for a sample's frame ids.
-    ids: Vec<FrameId>,
-    /// The `<native>` marker frame.
-    native_id: FrameId,
-    native: NativeSymbols,
-    /// Samples whose native walk broke off before the interpreter.
-    native_incomplete: u64,
-}
-
-/// Shown above the Python leaf when the native walk broke off.
-const NATIVE_INCOMPLETE: &str = "<native: unwinding stopped (no frame pointers)>";
-
-/// An off-CPU stack waiting for the thread to run again.
-struct PendingOffCpu {
-    key: StackKey,
-    out_ktime: u64,
-    flags: u32,
-    cpu: u32,
-}
-
-/// Why a thread was off CPU, from the scheduler state and its kernel stack.
-fn off_cpu_reason(flags: u32, kernel: &[&str]) -> &'static str {
-    if flags & SAMPLE_PREEMPTED != 0 {
-        "<off-CPU: waiting for CPU>"
-    } else if kernel.iter().any(|f| f.contains("futex")) {
-        "<off-CPU: lock>"
-    } else if flags & SAMPLE_UNINTERRUPTIBLE != 0 {
-        "<off-CPU: I/O>"
-    } else {
-        "<off-CPU: sleep>"
-    }
-}
+/// How long the state of a process that exited is kept for its samples
+/// still in the ring buffer.
+const RETIRE_AFTER: Duration = Duration::from_millis(500);
+/// Records handled per turn of the loop, so that a burst (or a slow
+/// symbolization) never keeps Ctrl-C, the deadline or retries waiting.
+const DRAIN_BUDGET: usize = 4096;
 
 fn monotonic_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
@@ -167,106 +75,182 @@ fn monotonic_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// State of a running session.
+struct Engine {
+    opts: SessionOptions,
+    sampler: Sampler,
+    host: Inspector,
+    tracker: Tracker,
+    /// Symbol state of each profiled pid (and of exited ones until their
+    /// last samples are in).
+    symbols: HashMap<u32, ProcessSymbols>,
+    /// Exited processes whose state goes at the given time.
+    retiring: Vec<(Instant, ProcessKey)>,
+    profile: Profile,
+    /// The key of each tracked process in the profile (its pid, unless the
+    /// pid was reused).
+    slots: ProcessSlots,
+    assembler: Assembler,
+    off_cpu: OffCpuBook,
+    start_ktime: u64,
+    period_ns: u64,
+    retry_tx: mpsc::UnboundedSender<(u32, usize)>,
+    kallsyms: KernelSymbols,
+    native: NativeSymbols,
+    /// Reused buffer for a sample's frame ids.
+    ids: Vec<FrameId>,
+    /// Unsymbolized frames and cache evictions of processes whose state is
+    /// gone.
+    freed_failures: u64,
+    freed_evictions: u64,
+    processes_freed: u64,
+}
+
 impl Engine {
-    fn wants_all(&self) -> bool {
-        self.opts.targets == Targets::AllPython
-    }
-
-    fn track(&mut self, proc: PythonProcess) -> Result<(), BpfError> {
-        let pid = proc.pid;
-        self.sampler.track(
-            pid,
-            ProcInfo {
-                runtime_addr: proc.runtime_addr,
-                version_slot: version_slot(proc.layout.minor),
-                _pad: 0,
-                none_addr: proc.none_addr,
+    fn new(
+        opts: SessionOptions,
+        sampler: Sampler,
+        kallsyms: KernelSymbols,
+        retry_tx: mpsc::UnboundedSender<(u32, usize)>,
+    ) -> Self {
+        let meta = ProfileMeta {
+            rate_hz: opts.rate_hz,
+            start_unix_ns: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+            mode: opts.mode.name().into(),
+            ..Default::default()
+        };
+        let mut profile = Profile::new(meta);
+        if opts.keep_timeline {
+            profile.keep_timeline();
+        }
+        let assembler = Assembler::new(
+            AssemblyOptions {
+                show_gc: opts.show_gc,
+                native_stacks: opts.native_stacks,
+                kernel_stacks: opts.kernel_stacks,
             },
-        )?;
-        let info = self.profile.processes.entry(pid).or_default();
-        info.pid = pid;
-        info.name = proc.comm.clone();
-        info.version = proc.version.clone();
-        info.cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .split('\0')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
-        self.exited.remove(&pid);
-        self.symbols.insert(pid, ProcessSymbols::new(proc));
-        Ok(())
-    }
-
-    fn forget(&mut self, pid: u32) {
-        self.sampler.untrack(pid);
-        self.native.forget(pid);
-        if self.symbols.contains_key(&pid) {
-            self.exited.insert(pid);
+            &mut profile,
+        );
+        let start_ktime = monotonic_ns();
+        Self {
+            period_ns: 1_000_000_000 / opts.rate_hz.max(1),
+            tracker: Tracker::new(opts.targets.clone(), opts.follow_children),
+            opts,
+            sampler,
+            host: Inspector::new(),
+            symbols: HashMap::default(),
+            retiring: Vec::new(),
+            profile,
+            slots: ProcessSlots::default(),
+            assembler,
+            off_cpu: OffCpuBook::new(start_ktime),
+            start_ktime,
+            retry_tx,
+            kallsyms,
+            native: NativeSymbols::new(),
+            ids: Vec::new(),
+            freed_failures: 0,
+            freed_evictions: 0,
+            processes_freed: 0,
         }
     }
 
-    /// Tries to start profiling `pid` after an exec; schedules a retry while
-    /// its interpreter library is not mapped yet.
-    fn inspect_new(&mut self, pid: u32, attempt: usize) {
-        match self.inspector.inspect(pid) {
-            Ok(p) => {
-                if let Err(e) = self.track(p) {
-                    log::warn!("cannot track pid {pid}: {e}");
+    /// Starts profiling the requested processes and, with `--all-python`,
+    /// every Python process running now; says how many.
+    fn start(&mut self, initial: Vec<PythonProcess>) {
+        let me = std::process::id();
+        let pids: Vec<u32> = procfs::all_pids()
+            .into_iter()
+            .filter(|&p| p != me)
+            .collect();
+        let actions = self.tracker.start(&mut self.host, initial, &pids);
+        self.apply(actions);
+        announce(self);
+    }
+
+    /// Carries out what the tracker decided.
+    fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Track { key, process } => self.track(key, process),
+                Action::Untrack(key) => self.untrack(key),
+                Action::Retry {
+                    pid,
+                    attempt,
+                    delay,
+                } => {
+                    let tx = self.retry_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = tx.send((pid, attempt));
+                    });
+                }
+                Action::Warn(w) => log::warn!("{w}"),
+            }
+        }
+    }
+
+    fn track(&mut self, key: ProcessKey, proc: PythonProcess) {
+        let pid = key.pid;
+        let info = ProcInfo {
+            runtime_addr: proc.runtime_addr,
+            version_slot: version_slot(proc.layout.minor),
+            _pad: 0,
+            none_addr: proc.none_addr,
+        };
+        if let Err(e) = self.sampler.track(pid, info) {
+            log::warn!("cannot track pid {pid}: {e}");
+            return;
+        }
+        let slot = self.slots.assign(&self.profile, pid, key.start_time);
+        let entry = self.profile.processes.entry(slot).or_default();
+        entry.pid = pid;
+        entry.name = proc.comm.clone();
+        entry.version = proc.version.clone();
+        entry.cmdline = procfs::cmdline(pid);
+        log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
+        self.retiring.retain(|(_, k)| k.pid != pid);
+        if let Some(old) = self.symbols.insert(pid, ProcessSymbols::new(proc)) {
+            self.free(old);
+        }
+    }
+
+    fn untrack(&mut self, key: ProcessKey) {
+        self.sampler.untrack(key.pid);
+        self.native.forget(key.pid);
+        let slot = self.slots.key(key.pid);
+        for s in self.off_cpu.forget_process(slot, monotonic_ns()) {
+            self.profile.add_sample(s);
+        }
+        self.retiring.push((Instant::now() + RETIRE_AFTER, key));
+    }
+
+    fn free(&mut self, s: ProcessSymbols) {
+        self.freed_failures += s.failures;
+        self.freed_evictions += s.evictions;
+        self.processes_freed += 1;
+    }
+
+    /// Frees the state of processes whose last samples are in; forgets
+    /// followed processes that are gone.
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.retiring = keep;
+        for (_, key) in due {
+            if self.tracker.key_of(key.pid).is_none() {
+                if let Some(s) = self.symbols.remove(&key.pid) {
+                    self.free(s);
                 }
             }
-            Err(InspectError::NoRuntime { .. }) | Err(InspectError::Binary { .. })
-                if attempt + 1 < EXEC_RETRY_MS.len() =>
-            {
-                let tx = self.retry_tx.clone();
-                let delay = Duration::from_millis(EXEC_RETRY_MS[attempt + 1]);
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let _ = tx.send((pid, attempt + 1));
-                });
-            }
-            Err(e @ InspectError::Unsupported { .. }) => log::warn!("{e}"),
-            Err(e) => log::debug!("pid {pid}: {e}"),
+            self.slots.release(key.pid, key.start_time);
         }
-    }
-
-    fn on_exec(&mut self, pid: u32) {
-        let known = self.symbols.contains_key(&pid);
-        if known {
-            // A tracked process replaced its image: what follows is another program.
-            self.forget(pid);
-        }
-        let followed = match &self.opts.targets {
-            Targets::AllPython => true,
-            Targets::Pids(p) => p.contains(&pid) || (self.opts.follow_children && known),
-        };
-        if followed {
-            self.inspect_new(pid, 0);
-        }
-    }
-
-    fn on_fork(&mut self, child: u32, parent: u32) {
-        if !(self.wants_all() || self.opts.follow_children) {
-            return;
-        }
-        if process::tgid_of(child) != Some(child) {
-            return; // a new thread, not a process
-        }
-        let Some(parent_proc) = self.symbols.get(&parent).map(|s| s.process().clone()) else {
-            return;
-        };
-        let child_proc = PythonProcess {
-            pid: child,
-            comm: process::comm(child),
-            ..parent_proc
-        };
-        if let Err(e) = self.track(child_proc) {
-            log::warn!("cannot track forked pid {child}: {e}");
-        }
+        self.tracker.prune(&self.host);
     }
 
     fn on_sample(
@@ -285,59 +269,33 @@ impl Engine {
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
         ids.extend(frames.map(|f| sym.frame(&f, &mut self.profile)));
-        // Leaf first from the kernel; a `<native>` at the root end is the C
-        // entry below the first Python frame, not a call into C: drop it.
-        while ids.last() == Some(&self.native_id) {
-            ids.pop();
-        }
-        ids.reverse();
-        if header.flags & SAMPLE_IN_GC != 0 && self.opts.show_gc {
-            ids.push(self.profile.intern_frame(FrameInfo::marker("<GC>")));
-        }
-        if self.opts.native_stacks && !native.is_empty() {
-            self.add_native(header.pid, native, &mut ids);
-        }
-        let kernel_names: Vec<&str> = kernel
+        let native = (self.opts.native_stacks && !native.is_empty())
+            .then(|| native_stack(&mut self.native, header.pid, native));
+        let kernel: Vec<(u64, &str)> = kernel
             .iter()
-            .rev()
-            .filter_map(|&a| self.kallsyms.lookup(a))
+            .filter_map(|&a| Some((a, self.kallsyms.lookup(a)?)))
             .collect();
-        if self.opts.kernel_stacks {
-            for (&addr, name) in kernel.iter().rev().zip(&kernel_names) {
-                let id = *self.kernel_frames.entry(addr).or_insert_with(|| {
-                    self.profile.intern_frame(FrameInfo {
-                        name: format!("{name}_[k]"),
-                        file: String::new(),
-                        line: 0,
-                        first_line: 0,
-                        kind: FrameKind::Kernel,
-                    })
-                });
-                ids.push(id);
-            }
-        }
-        let off_cpu = header.flags & SAMPLE_OFF_CPU != 0;
-        if off_cpu {
-            let reason = off_cpu_reason(header.flags, &kernel_names);
-            ids.push(self.profile.intern_frame(FrameInfo::marker(reason)));
-        }
-        let stack = self.profile.intern_stack(&ids);
+        let stack = self.assembler.assemble(
+            &mut self.profile,
+            header.flags,
+            &mut ids,
+            native.as_ref(),
+            &kernel,
+        );
         self.ids = ids;
         let (pid, tid) = (header.pid, header.tid);
+        let slot = self.slots.key(pid);
         self.profile
-            .note_thread(pid, tid, || process::thread_comm(pid, tid));
-        let key = StackKey { pid, tid, stack };
-        if off_cpu {
+            .note_thread(slot, tid, || procfs::thread_comm(pid, tid));
+        let key = StackKey {
+            pid: slot,
+            tid,
+            stack,
+        };
+        if header.flags & SAMPLE_OFF_CPU != 0 {
             // Weighted when the thread runs again (EVENT_SWITCH_IN).
-            self.off_cpu.insert(
-                tid,
-                PendingOffCpu {
-                    key,
-                    out_ktime: header.ktime_ns,
-                    flags: header.flags,
-                    cpu: header.cpu,
-                },
-            );
+            self.off_cpu
+                .leave(key, header.ktime_ns, header.flags, header.cpu);
             return;
         }
         self.profile.add_sample(TimedSample {
@@ -349,93 +307,76 @@ impl Engine {
         });
     }
 
-    /// Merges the native stack into the Python one (root first in `ids`):
-    /// each `<native>` marker whose run of C code the frame-pointer walk saw
-    /// whole becomes those C frames, and the C code the Python leaf is
-    /// running goes above it. A walk that broke off says so above the leaf.
-    fn add_native(&mut self, pid: u32, native: &[u64], ids: &mut Vec<FrameId>) {
-        let st = native_stack(&mut self.native, pid, native);
-        let intern = |f: &NativeFrame, profile: &mut Profile| {
-            profile.intern_frame(FrameInfo {
-                name: f.name.clone(),
-                file: f.module.clone(),
-                line: 0,
-                first_line: 0,
-                kind: FrameKind::Native,
-            })
-        };
-        // Markers from the leaf: k = 1, 2, …
-        let markers: Vec<usize> = ids
-            .iter()
-            .enumerate()
-            .rev()
-            .filter(|(_, &id)| id == self.native_id)
-            .map(|(i, _)| i)
-            .collect();
-        for (k, &pos) in markers.iter().enumerate() {
-            if let Some(frames) = st.at_marker(k + 1).filter(|f| !f.is_empty()) {
-                let replaced: Vec<FrameId> = frames
-                    .iter()
-                    .rev()
-                    .map(|f| intern(f, &mut self.profile))
-                    .collect();
-                ids.splice(pos..=pos, replaced);
-            }
-        }
-        if !st.complete {
-            self.native_incomplete += 1;
-            ids.push(
-                self.profile
-                    .intern_frame(FrameInfo::marker(NATIVE_INCOMPLETE)),
-            );
-        }
-        if let Some(leaf) = st.segments.first() {
-            for f in leaf.iter().rev() {
-                ids.push(intern(f, &mut self.profile));
-            }
-        }
-    }
-
-    /// A thread whose off-CPU stack we hold runs again: its stack weighs the
-    /// time it was away.
-    fn on_switch_in(&mut self, tid: u32, in_ktime: u64) {
-        if let Some(p) = self.off_cpu.remove(&tid) {
-            self.add_off_cpu(p, in_ktime);
-        }
-    }
-
-    fn add_off_cpu(&mut self, p: PendingOffCpu, until_ktime: u64) {
-        self.profile.add_sample(TimedSample {
-            time_ns: p.out_ktime.saturating_sub(self.start_ktime),
-            key: p.key,
-            weight_ns: until_ktime.saturating_sub(p.out_ktime),
-            flags: p.flags,
-            cpu: p.cpu,
-        });
-    }
-
     fn on_record(&mut self, bytes: &[u8]) {
-        match decode(bytes) {
+        let actions = match decode(bytes) {
             Some(Record::Sample {
                 header,
                 frames,
                 native,
                 kernel,
-            }) => self.on_sample(header, frames, &native, &kernel),
-            Some(Record::SwitchIn(ev)) => self.on_switch_in(ev.aux, ev.ktime_ns),
-            Some(Record::Exec(ev)) => self.on_exec(ev.pid),
-            Some(Record::Fork(ev)) => self.on_fork(ev.pid, ev.aux),
-            Some(Record::Exit(ev)) => self.forget(ev.pid),
-            None => log::debug!("undecodable record of {} bytes", bytes.len()),
-        }
+            }) => {
+                self.on_sample(header, frames, &native, &kernel);
+                return;
+            }
+            Some(Record::SwitchIn(ev)) => {
+                if let Some(s) = self.off_cpu.back(ev.aux, ev.ktime_ns) {
+                    self.profile.add_sample(s);
+                }
+                return;
+            }
+            Some(Record::Exec(ev)) => self.tracker.on_exec(&mut self.host, ev.pid),
+            Some(Record::Fork(ev)) => self.tracker.on_fork(&mut self.host, ev.pid, ev.aux),
+            Some(Record::Exit(ev)) => self.tracker.on_exit(ev.pid),
+            None => {
+                log::debug!("undecodable record of {} bytes", bytes.len());
+                return;
+            }
+        };
+        self.apply(actions);
     }
 
-    /// True when every explicitly requested process has exited.
-    fn all_targets_gone(&self) -> bool {
-        match &self.opts.targets {
-            Targets::AllPython => false,
-            Targets::Pids(_) => self.symbols.keys().all(|p| self.exited.contains(p)),
+    /// Handles at most [`DRAIN_BUDGET`] records; true if more may wait.
+    fn drain(&mut self, rb: &mut RingBuf<MapData>) -> bool {
+        for _ in 0..DRAIN_BUDGET {
+            match rb.next() {
+                Some(item) => self.on_record(&item),
+                None => return false,
+            }
         }
+        true
+    }
+
+    /// Closes the profile: threads still off CPU weigh the time until now,
+    /// the counters go into the summary.
+    fn finish(mut self, duration: Duration) -> (Profile, Summary) {
+        for s in self.off_cpu.drain(monotonic_ns()) {
+            self.profile.add_sample(s);
+        }
+        let counters = self.sampler.counters();
+        self.profile.meta.duration_ns = duration.as_nanos() as u64;
+        let live = self.profile.processes.values();
+        let summary = Summary {
+            duration,
+            processes: live.clone().filter(|p| !p.threads.is_empty()).count(),
+            threads: live.map(|p| p.threads.len()).sum(),
+            samples: self.profile.total_samples(),
+            lost: counters[counter::LOST as usize],
+            truncated: counters[counter::TRUNCATED as usize],
+            unsymbolized: self.freed_failures
+                + self.symbols.values().map(|s| s.failures).sum::<u64>(),
+            read_errors: counters[counter::READ_ERRORS as usize],
+            no_thread_state: counters[counter::NO_TSTATE as usize],
+            events_lost: counters[counter::EVENTS_LOST as usize],
+            native_incomplete: self.assembler.native_incomplete,
+            processes_freed: self.processes_freed,
+            cache_evictions: self.freed_evictions
+                + self.symbols.values().map(|s| s.evictions).sum::<u64>()
+                + self.host.evictions()
+                + self.native.evictions(),
+        };
+        // Processes that never produced a sample are not part of the profile.
+        self.profile.processes.retain(|_, p| !p.threads.is_empty());
+        (self.profile, summary)
     }
 }
 
@@ -463,6 +404,22 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     Ok(Preflight { initial, kernel })
 }
 
+/// Loads and attaches the kernel side for `opts`.
+fn start_sampler(opts: &SessionOptions, k: &kernel::KernelLayout) -> Result<Sampler, BpfError> {
+    let config = Config {
+        task_fsbase: k.task_fsbase,
+        task_pid: k.task_pid,
+        task_tgid: k.task_tgid,
+        task_state: k.task_state,
+        switch_state_arg: k.switch_state_arg as u32,
+        kernel_stacks: opts.kernel_stacks as u32,
+        native_stacks: opts.native_stacks as u32,
+        _pad: 0,
+    };
+    log::debug!("kernel config: {config:?}");
+    Sampler::start(config, opts.rate_hz, opts.mode.needs_off_cpu())
+}
+
 /// Runs a session until the duration ends, `stop` completes, or every
 /// requested process has exited. Returns the profile and the summary.
 pub async fn run(
@@ -470,108 +427,29 @@ pub async fn run(
     ready: Preflight,
     stop: impl Future<Output = ()>,
 ) -> Result<(Profile, Summary), SessionError> {
-    let config = Config {
-        task_fsbase: ready.kernel.task_fsbase,
-        task_pid: ready.kernel.task_pid,
-        task_tgid: ready.kernel.task_tgid,
-        task_state: ready.kernel.task_state,
-        switch_state_arg: ready.kernel.switch_state_arg as u32,
-        kernel_stacks: opts.kernel_stacks as u32,
-        native_stacks: opts.native_stacks as u32,
-        _pad: 0,
-    };
     // Kernel frames (and the off-CPU `lock` reason drawn from them) exist
     // only with --kernel.
-    let kallsyms = if opts.kernel_stacks {
-        KernelSymbols::load().unwrap_or_default()
-    } else {
-        KernelSymbols::default()
+    let kallsyms = match opts.kernel_stacks {
+        true => KernelSymbols::load().unwrap_or_default(),
+        false => KernelSymbols::default(),
     };
-    log::debug!("kernel config: {config:?}");
     let started = Instant::now();
-    let start_unix_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut sampler = Sampler::start(config, opts.rate_hz, opts.mode.needs_off_cpu())?;
-    let ring = sampler.take_events().ok_or(BpfError::Missing("EVENTS"))?;
-    // SAFETY: the ring buffer owns its map fd; the AsyncFd owns the ring
-    // buffer, so the fd stays open and unchanged while it is registered.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| SessionError::Ring(e.into()))?;
+    let mut sampler = start_sampler(&opts, &ready.kernel)?;
+    let mut ring = ring_of(&mut sampler)?;
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel();
-    let mut meta = ProfileMeta {
-        rate_hz: opts.rate_hz,
-        start_unix_ns,
-        mode: opts.mode.name().into(),
-        ..Default::default()
-    };
-    meta.duration_ns = 0;
-    let mut profile = Profile::new(meta);
-    if opts.keep_timeline {
-        profile.keep_timeline();
-    }
-    let mut engine = Engine {
-        period_ns: 1_000_000_000 / opts.rate_hz.max(1),
-        opts,
-        sampler,
-        inspector: Inspector::new(),
-        symbols: HashMap::default(),
-        exited: HashSet::new(),
-        profile,
-        start_ktime: monotonic_ns(),
-        retry_tx,
-        off_cpu: HashMap::default(),
-        kallsyms,
-        kernel_frames: HashMap::default(),
-        ids: Vec::new(),
-        native_id: 0,
-        native: NativeSymbols::new(),
-        native_incomplete: 0,
-    };
-    engine.native_id = engine
-        .profile
-        .intern_frame(FrameInfo::marker(crate::symbolize::NATIVE));
-    for p in ready.initial {
-        engine.track(p)?;
-    }
-    if engine.wants_all() {
-        let me = std::process::id();
-        for pid in process::all_pids() {
-            if pid != me && !engine.symbols.contains_key(&pid) {
-                match engine.inspector.inspect(pid) {
-                    Ok(p) => engine.track(p)?,
-                    Err(e @ InspectError::Unsupported { .. }) => log::warn!("{e}"),
-                    Err(_) => {}
-                }
-            }
-        }
-    }
-
-    eprintln!(
-        "tachyon-bpf: sampling {} Python process{} at {} Hz on {} CPUs{}",
-        engine.symbols.len(),
-        if engine.symbols.len() == 1 { "" } else { "es" },
-        engine.opts.rate_hz,
-        engine.sampler.cpus,
-        if engine.wants_all() {
-            ", following new ones"
-        } else {
-            ""
-        }
-    );
+    let mut engine = Engine::new(opts, sampler, kallsyms, retry_tx);
+    engine.start(ready.initial);
     let deadline = engine
         .opts
         .duration
         .map(|d| tokio::time::Instant::now() + d);
-    let sleep_until_deadline = async {
+    let until_deadline = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(sleep_until_deadline);
-    tokio::pin!(stop);
+    tokio::pin!(until_deadline, stop);
     let mut check = tokio::time::interval(Duration::from_millis(100));
     // Samples do not wake us up (see the kernel side): drain on a timer.
     let mut drain = tokio::time::interval(Duration::from_millis(4));
@@ -580,70 +458,49 @@ pub async fn run(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(SessionError::Ring)?;
-                let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    engine.on_record(&item);
-                }
-                guard.clear_ready();
-            }
-            _ = drain.tick() => {
-                let rb = ring.get_mut();
-                while let Some(item) = rb.next() {
-                    engine.on_record(&item);
+                if !engine.drain(guard.get_inner_mut()) {
+                    guard.clear_ready();
                 }
             }
-            Some((pid, attempt)) = retry_rx.recv() => engine.inspect_new(pid, attempt),
-            _ = &mut sleep_until_deadline => break,
+            _ = drain.tick() => { engine.drain(ring.get_mut()); }
+            Some((pid, attempt)) = retry_rx.recv() => {
+                let actions = engine.tracker.inspect(&mut engine.host, pid, attempt);
+                engine.apply(actions);
+            }
+            _ = &mut until_deadline => break,
             _ = &mut stop => break,
             _ = check.tick() => {
-                if engine.all_targets_gone() {
+                engine.housekeeping();
+                if engine.tracker.all_targets_gone() {
                     break;
                 }
             }
         }
     }
     // Whatever the kernel wrote before we stopped still counts.
-    {
-        let rb = ring.get_mut();
-        while let Some(item) = rb.next() {
-            engine.on_record(&item);
+    while engine.drain(ring.get_mut()) {}
+    Ok(engine.finish(started.elapsed()))
+}
+
+/// The ring buffer, registered with the runtime.
+fn ring_of(sampler: &mut Sampler) -> Result<AsyncFd<RingBuf<MapData>>, SessionError> {
+    let ring = sampler.take_events().ok_or(BpfError::Missing("EVENTS"))?;
+    // SAFETY: the ring buffer owns its map fd; the AsyncFd owns the ring
+    // buffer, so the fd stays open and unchanged while it is registered.
+    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| SessionError::Ring(e.into()))
+}
+
+fn announce(engine: &Engine) {
+    let n = engine.tracker.live();
+    eprintln!(
+        "tachyon-bpf: sampling {n} Python process{} at {} Hz on {} CPUs{}",
+        if n == 1 { "" } else { "es" },
+        engine.opts.rate_hz,
+        engine.sampler.cpus,
+        match engine.opts.targets {
+            Targets::AllPython => ", following new ones",
+            Targets::Pids(_) => "",
         }
-    }
-    // Threads still off CPU at the end weigh the time until now.
-    let now = monotonic_ns();
-    for (_, p) in std::mem::take(&mut engine.off_cpu) {
-        engine.add_off_cpu(p, now);
-    }
-    let counters = engine.sampler.counters();
-    let duration = started.elapsed();
-    engine.profile.meta.duration_ns = duration.as_nanos() as u64;
-    let summary = Summary {
-        duration,
-        processes: engine
-            .profile
-            .processes
-            .values()
-            .filter(|p| !p.threads.is_empty())
-            .count(),
-        threads: engine
-            .profile
-            .processes
-            .values()
-            .map(|p| p.threads.len())
-            .sum(),
-        samples: engine.profile.total_samples(),
-        lost: counters[counter::LOST as usize],
-        truncated: counters[counter::TRUNCATED as usize],
-        unsymbolized: engine.symbols.values().map(|s| s.failures).sum(),
-        read_errors: counters[counter::READ_ERRORS as usize],
-        no_thread_state: counters[counter::NO_TSTATE as usize],
-        events_lost: counters[counter::EVENTS_LOST as usize],
-        native_incomplete: engine.native_incomplete,
-    };
-    // Processes that never produced a sample are not part of the profile.
-    engine
-        .profile
-        .processes
-        .retain(|_, p| !p.threads.is_empty());
-    Ok((engine.profile, summary))
+    );
 }

@@ -5,14 +5,21 @@
 //! profile costs one hash lookup per frame. The fingerprint covers the name's
 //! address and hash, so a code object freed and replaced at the same address
 //! by a function of another name never hits a stale entry.
+//!
+//! Both caches are bounded (least recently used entries go first), by count
+//! and, for code objects, by the bytes of their line tables: a process that
+//! makes code without end, or huge line tables, cannot grow them for ever.
 
-use rustc_hash::FxHashMap as HashMap;
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+use rustc_hash::FxBuildHasher;
 
 use tachyon_common::Frame;
 
 use crate::profile::{FrameId, FrameInfo, Profile};
 use crate::python::linetable::{line_for_addr, LineTableFormat};
-use crate::python::memory::ProcessMemory;
+use crate::python::memory::{ProcessMemory, RemoteMemory};
 use crate::python::objects::{read_code, CodeInfo};
 use crate::python::process::PythonProcess;
 
@@ -21,24 +28,58 @@ pub const UNKNOWN: &str = "<unknown>";
 /// Shown where Python called into C that called back into Python.
 pub const NATIVE: &str = "<native>";
 
+/// Code objects kept per process.
+const CODE_CACHE: usize = 4096;
+/// Bytes of names, file names and line tables kept per process.
+const CODE_CACHE_BYTES: usize = 32 << 20;
+/// `(code, lasti)` frames kept per process.
+const FRAME_CACHE: usize = 16384;
+
+type Cache<K, V> = LruCache<K, V, FxBuildHasher>;
+
+fn cache<K: std::hash::Hash + Eq, V>(cap: usize) -> Cache<K, V> {
+    LruCache::with_hasher(
+        NonZeroUsize::new(cap).unwrap_or(NonZeroUsize::MIN),
+        FxBuildHasher,
+    )
+}
+
+/// Bytes a cached code object holds.
+fn code_bytes(c: &Option<CodeInfo>) -> usize {
+    c.as_ref()
+        .map_or(0, |c| c.name.len() + c.filename.len() + c.linetable.len())
+}
+
 /// Symbolization state of one process.
 pub struct ProcessSymbols {
     proc: PythonProcess,
-    mem: ProcessMemory,
-    code: HashMap<(u64, u32), Option<CodeInfo>>,
-    frames: HashMap<(u64, u32, i32), FrameId>,
+    mem: Box<dyn RemoteMemory + Send>,
+    code: Cache<(u64, u32), Option<CodeInfo>>,
+    code_bytes: usize,
+    frames: Cache<(u64, u32, i32), FrameId>,
     /// Frames that could not be symbolized.
     pub failures: u64,
+    /// Cache entries dropped to stay within the bounds.
+    pub evictions: u64,
 }
 
 impl ProcessSymbols {
+    /// Reads the live process's memory.
     pub fn new(proc: PythonProcess) -> Self {
+        let mem = Box::new(ProcessMemory::new(proc.pid));
+        Self::with_memory(proc, mem)
+    }
+
+    /// Reads code objects out of `mem` instead (tests, other memory sources).
+    pub fn with_memory(proc: PythonProcess, mem: Box<dyn RemoteMemory + Send>) -> Self {
         Self {
-            mem: ProcessMemory::new(proc.pid),
+            mem,
             proc,
-            code: HashMap::default(),
-            frames: HashMap::default(),
+            code: cache(CODE_CACHE),
+            code_bytes: 0,
+            frames: cache(FRAME_CACHE),
             failures: 0,
+            evictions: 0,
         }
     }
 
@@ -55,55 +96,84 @@ impl ProcessSymbols {
         if f.fingerprint == 0 {
             // The kernel could not read the code object, so nothing can tell
             // whether what is at that address now is what ran: never cache.
-            let frame = match read_code(&self.mem, self.proc.layout, self.proc.code_type, f.code, 0)
-            {
-                Ok(c) => python_frame(
-                    self.proc.layout.minor,
-                    self.proc.layout.linetable,
-                    &c,
-                    f.lasti,
-                ),
-                Err(_) => {
-                    self.failures += 1;
-                    FrameInfo::marker(UNKNOWN)
-                }
-            };
+            let frame =
+                match read_code(&*self.mem, self.proc.layout, self.proc.code_type, f.code, 0) {
+                    Ok(c) => python_frame(
+                        self.proc.layout.minor,
+                        self.proc.layout.linetable,
+                        &c,
+                        f.lasti,
+                    ),
+                    Err(_) => {
+                        self.failures += 1;
+                        FrameInfo::marker(UNKNOWN)
+                    }
+                };
             return profile.intern_frame(frame);
         }
         let key = (f.code, f.fingerprint, f.lasti);
         if let Some(&id) = self.frames.get(&key) {
             return id;
         }
-        let info = self.code.entry((f.code, f.fingerprint)).or_insert_with(|| {
-            read_code(
-                &self.mem,
+        let ck = (f.code, f.fingerprint);
+        if !self.code.contains(&ck) {
+            let info = read_code(
+                &*self.mem,
                 self.proc.layout,
                 self.proc.code_type,
                 f.code,
                 f.fingerprint,
             )
-            .ok()
-        });
-        let known = info.is_some();
-        let frame = match info {
-            Some(c) => python_frame(
+            .ok();
+            self.insert_code(ck, info);
+        }
+        let frame = match self.code.get(&ck) {
+            Some(Some(c)) => Some(python_frame(
                 self.proc.layout.minor,
                 self.proc.layout.linetable,
                 c,
                 f.lasti,
-            ),
-            None => {
-                self.failures += 1;
-                FrameInfo::marker(UNKNOWN)
-            }
+            )),
+            _ => None,
         };
+        let known = frame.is_some();
+        let frame = frame.unwrap_or_else(|| {
+            self.failures += 1;
+            FrameInfo::marker(UNKNOWN)
+        });
         let id = profile.intern_frame(frame);
         // A failed read is not cached at frame level: the next sample retries
         // through the (cached) code-level result, counting each failure.
-        if known {
-            self.frames.insert(key, id);
+        if known && self.frames.push(key, id).is_some_and(|(k, _)| k != key) {
+            self.evictions += 1;
         }
         id
+    }
+
+    /// Caches a code object, evicting the least recently used ones beyond
+    /// the count or byte bound.
+    fn insert_code(&mut self, key: (u64, u32), info: Option<CodeInfo>) {
+        self.code_bytes += code_bytes(&info);
+        if let Some((k, old)) = self.code.push(key, info) {
+            self.code_bytes -= code_bytes(&old);
+            if k != key {
+                self.evictions += 1;
+            }
+        }
+        while self.code_bytes > CODE_CACHE_BYTES && self.code.len() > 1 {
+            match self.code.pop_lru() {
+                Some((_, old)) => {
+                    self.code_bytes -= code_bytes(&old);
+                    self.evictions += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Entries in the caches (code objects, frames).
+    pub fn cached(&self) -> (usize, usize) {
+        (self.code.len(), self.frames.len())
     }
 }
 
@@ -127,11 +197,313 @@ pub fn address_for(minor: u32, lasti: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tachyon_common::fingerprint;
+
+    use crate::profile::{FrameKind, ProfileMeta};
+    use crate::python::layout::layout_for;
+    use crate::python::memory::{FakeMemory, MemoryError};
 
     #[test]
     fn addresses_follow_the_version_units() {
         assert_eq!(address_for(8, 10), 10);
         assert_eq!(address_for(10, 10), 20);
         assert_eq!(address_for(13, -1), -2);
+    }
+
+    /// Memory the test keeps a handle on (to replace objects under the
+    /// symbolizer), counting reads.
+    #[derive(Clone, Default)]
+    struct Shared {
+        mem: Arc<Mutex<FakeMemory>>,
+        reads: Arc<AtomicUsize>,
+    }
+
+    impl RemoteMemory for Shared {
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.mem.lock().expect("not poisoned").read(addr, buf)
+        }
+    }
+
+    impl Shared {
+        fn reads(&self) -> usize {
+            self.reads.load(Ordering::Relaxed)
+        }
+
+        fn set(&self, mem: FakeMemory) {
+            *self.mem.lock().expect("not poisoned") = mem;
+        }
+    }
+
+    const CODE_TYPE: u64 = 0x7f00_0000_3000;
+    const CODE: u64 = 0x7f10_0000;
+
+    /// One function as the process holds it: where its co_name str lives
+    /// (and that str's hash), its qualname, first line and co_version.
+    struct Func {
+        name_at: u64,
+        name_hash: u64,
+        qualname: &'static str,
+        firstlineno: u32,
+        version: u32,
+    }
+
+    const OLD: Func = Func {
+        name_at: 0x7f20_0000,
+        name_hash: 0x1111_2222_3333_4444,
+        qualname: "old_func",
+        firstlineno: 10,
+        version: 3,
+    };
+
+    const NEW: Func = Func {
+        name_at: 0x7f30_0000,
+        name_hash: 0x5555_6666_7777_8888,
+        qualname: "new_func",
+        firstlineno: 20,
+        version: 4,
+    };
+
+    fn put(buf: &mut [u8], off: usize, bytes: &[u8]) {
+        buf[off..off + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// A compact ASCII str: length +16, hash +24, state +32, data +48
+    /// (3.11) or +40 (3.12).
+    fn ascii(minor: u32, s: &str, hash: u64) -> Vec<u8> {
+        let data = if minor >= 12 { 40 } else { 48 };
+        let mut b = vec![0u8; data + s.len() + 1];
+        put(&mut b, 16, &(s.len() as u64).to_le_bytes());
+        put(&mut b, 24, &hash.to_le_bytes());
+        put(&mut b, 32, &(1u32 << 2 | 0x20 | 0x40).to_le_bytes());
+        put(&mut b, data, s.as_bytes());
+        b
+    }
+
+    /// Memory holding `f`'s code object at [`CODE`] (3.11/3.12 positions:
+    /// ob_type +8, co_firstlineno +72/+68, co_version +92 (3.12),
+    /// co_filename +112, co_name +120, co_qualname +128, co_linetable +136).
+    fn memory_with(minor: u32, f: &Func) -> FakeMemory {
+        let base = f.name_at;
+        let (qualname, filename, linetable) = (base + 0x100, base + 0x200, base + 0x300);
+        let mut code = vec![0u8; 256];
+        put(&mut code, 8, &CODE_TYPE.to_le_bytes());
+        if minor == 11 {
+            put(&mut code, 72, &f.firstlineno.to_le_bytes());
+        } else {
+            put(&mut code, 68, &f.firstlineno.to_le_bytes());
+            put(&mut code, 92, &f.version.to_le_bytes());
+        }
+        put(&mut code, 112, &filename.to_le_bytes());
+        put(&mut code, 120, &f.name_at.to_le_bytes());
+        put(&mut code, 128, &qualname.to_le_bytes());
+        put(&mut code, 136, &linetable.to_le_bytes());
+        let mut bytes = vec![0u8; 40];
+        put(&mut bytes, 16, &0u64.to_le_bytes());
+        FakeMemory::new()
+            .with(CODE, &code)
+            .with(f.name_at, &ascii(minor, "short", f.name_hash))
+            .with(qualname, &ascii(minor, f.qualname, 1))
+            .with(filename, &ascii(minor, "app.py", 2))
+            .with(linetable, &bytes)
+    }
+
+    /// The fingerprint the kernel reports for `f` (see `frame_step`).
+    fn fp(minor: u32, f: &Func) -> u32 {
+        if minor <= 11 {
+            fingerprint(f.name_at, f.name_hash, f.firstlineno)
+        } else {
+            fingerprint(f.name_at, 0, f.version)
+        }
+    }
+
+    fn symbols(minor: u32, f: &Func) -> (ProcessSymbols, Shared) {
+        let shared = Shared::default();
+        shared.set(memory_with(minor, f));
+        let proc = PythonProcess {
+            pid: 4242,
+            comm: "python3".into(),
+            version: format!("3.{minor}"),
+            layout: layout_for(minor).expect("supported version"),
+            runtime_addr: 0,
+            code_type: CODE_TYPE,
+            none_addr: 0,
+            binary: "python3".into(),
+        };
+        (
+            ProcessSymbols::with_memory(proc, Box::new(shared.clone())),
+            shared,
+        )
+    }
+
+    fn frame(code: u64, lasti: i32, fingerprint: u32) -> Frame {
+        Frame {
+            code,
+            lasti,
+            fingerprint,
+        }
+    }
+
+    /// (id, name, file, kind) of what `f` symbolizes to.
+    fn name_of(
+        s: &mut ProcessSymbols,
+        p: &mut Profile,
+        f: Frame,
+    ) -> (FrameId, String, String, FrameKind) {
+        let id = s.frame(&f, p);
+        let info = &p.frames[id as usize];
+        (id, info.name.clone(), info.file.clone(), info.kind)
+    }
+
+    fn profile() -> Profile {
+        Profile::new(ProfileMeta::default())
+    }
+
+    #[test]
+    fn code_objects_are_read_once_per_address_and_fingerprint() {
+        for minor in [11, 12] {
+            let (mut s, mem) = symbols(minor, &OLD);
+            let mut p = profile();
+            let (id, name, file, kind) = name_of(&mut s, &mut p, frame(CODE, 0, fp(minor, &OLD)));
+            assert_eq!(
+                (name.as_str(), file.as_str(), kind),
+                ("old_func", "app.py", FrameKind::Python)
+            );
+            let after_first = mem.reads();
+            assert!(after_first > 0);
+            // The same frame, and another line of the same code object: no
+            // read, even once the memory is gone.
+            mem.set(FakeMemory::new());
+            assert_eq!(s.frame(&frame(CODE, 0, fp(minor, &OLD)), &mut p), id);
+            let (_, name, ..) = name_of(&mut s, &mut p, frame(CODE, 7, fp(minor, &OLD)));
+            assert_eq!(name, "old_func");
+            assert_eq!(mem.reads(), after_first, "3.{minor}");
+            assert_eq!(s.failures, 0);
+        }
+    }
+
+    #[test]
+    fn frames_with_fingerprint_zero_are_never_cached() {
+        for minor in [11, 12] {
+            let (mut s, mem) = symbols(minor, &OLD);
+            let mut p = profile();
+            assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 0)).1, "old_func");
+            let after_first = mem.reads();
+            assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 0)).1, "old_func");
+            assert!(mem.reads() > after_first, "3.{minor}: read again");
+            // Whatever is at the address now is what is shown.
+            mem.set(memory_with(minor, &NEW));
+            assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 0)).1, "new_func");
+            mem.set(FakeMemory::new());
+            let (_, name, _, kind) = name_of(&mut s, &mut p, frame(CODE, 0, 0));
+            assert_eq!((name.as_str(), kind), (UNKNOWN, FrameKind::Marker));
+            assert_eq!(s.failures, 1);
+        }
+    }
+
+    #[test]
+    fn a_replaced_code_object_yields_the_new_name() {
+        for minor in [11, 12] {
+            let (old_fp, new_fp) = (fp(minor, &OLD), fp(minor, &NEW));
+            assert_ne!(old_fp, new_fp);
+            let (mut s, mem) = symbols(minor, &OLD);
+            let mut p = profile();
+            let (old_id, name, ..) = name_of(&mut s, &mut p, frame(CODE, 4, old_fp));
+            assert_eq!(name, "old_func");
+            // Freed, and another function allocated at the same address.
+            mem.set(memory_with(minor, &NEW));
+            for lasti in [4, 0] {
+                let (id, name, ..) = name_of(&mut s, &mut p, frame(CODE, lasti, new_fp));
+                assert_eq!(name, "new_func", "3.{minor}");
+                assert_ne!(id, old_id);
+            }
+            // Samples still carrying the old fingerprint ran the old code.
+            assert_eq!(s.frame(&frame(CODE, 4, old_fp), &mut p), old_id);
+            assert_eq!(s.failures, 0);
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_that_does_not_match_memory_is_unknown() {
+        for minor in [11, 12] {
+            // The old function ran, but by the time its frame is symbolized
+            // the new one sits at the address: never name it.
+            let (mut s, _mem) = symbols(minor, &NEW);
+            let mut p = profile();
+            let (_, name, _, kind) = name_of(&mut s, &mut p, frame(CODE, 4, fp(minor, &OLD)));
+            assert_eq!(
+                (name.as_str(), kind),
+                (UNKNOWN, FrameKind::Marker),
+                "3.{minor}"
+            );
+            assert_eq!(s.failures, 1);
+            let (_, name, ..) = name_of(&mut s, &mut p, frame(CODE, 4, fp(minor, &NEW)));
+            assert_eq!(name, "new_func");
+            assert_eq!(s.failures, 1);
+        }
+    }
+
+    #[test]
+    fn unreadable_code_objects_are_unknown_and_counted() {
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(memory_with(12, &OLD).with(0x9000_0000, &[0x11; 256]));
+        let mut p = profile();
+        let unknown = (UNKNOWN.to_string(), FrameKind::Marker);
+        let mut expect_failures = 0;
+        for f in [
+            // Nothing mapped there, with and without a fingerprint.
+            frame(0xdead_0000, 0, 0x1234),
+            frame(0xdead_0000, 0, 0x1234),
+            frame(0xdead_0000, 9, 0x1234),
+            frame(0xdead_0000, 0, 0),
+            // Not a code object (its ob_type points elsewhere).
+            frame(0x9000_0000, 0, 0x1234),
+        ] {
+            let (_, name, _, kind) = name_of(&mut s, &mut p, f);
+            expect_failures += 1;
+            assert_eq!((name, kind), unknown);
+            assert_eq!(s.failures, expect_failures);
+        }
+        // The failed code-level read is cached: retrying reads nothing more.
+        let reads = mem.reads();
+        name_of(&mut s, &mut p, frame(0xdead_0000, 0, 0x1234));
+        assert_eq!(mem.reads(), reads);
+        assert_eq!(s.failures, expect_failures + 1);
+        // C between Python frames is not a failure.
+        let (_, name, _, kind) = name_of(&mut s, &mut p, frame(0, 0, 0));
+        assert_eq!((name.as_str(), kind), (NATIVE, FrameKind::Marker));
+        assert_eq!(s.failures, expect_failures + 1);
+    }
+
+    #[test]
+    fn the_frame_cache_is_bounded() {
+        let (mut s, _) = symbols(12, &OLD);
+        let mut p = profile();
+        let extra = 100;
+        for lasti in 0..(FRAME_CACHE + extra) as i32 {
+            s.frame(&frame(CODE, lasti, fp(12, &OLD)), &mut p);
+        }
+        assert_eq!(s.cached(), (1, FRAME_CACHE));
+        assert_eq!(s.evictions, extra as u64);
+        assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn the_code_cache_is_bounded() {
+        // A process that shows the kernel ever new fingerprints at one
+        // address (none of which match): each is read once, then evicted.
+        let (mut s, shared) = symbols(12, &OLD);
+        let mut p = profile();
+        let extra = 10;
+        for i in 0..(CODE_CACHE + extra) as u32 {
+            s.frame(&frame(CODE, 0, 0x8000_0000 | i), &mut p);
+        }
+        assert_eq!(s.cached(), (CODE_CACHE, 0));
+        assert_eq!(s.evictions, extra as u64);
+        assert_eq!(s.failures, (CODE_CACHE + extra) as u64);
+        assert!(shared.reads() > 0);
     }
 }

@@ -142,16 +142,16 @@ fn target_exits_mid_profile_and_profile_is_kept() {
     assert!(text.contains("busy_quits"), "{text}");
 }
 
-#[test]
-fn sigint_writes_the_profile_so_far() {
+/// SIGINT, SIGTERM and SIGHUP each stop the run and write what it collected.
+fn signal_writes_the_profile_so_far(sig: i32, name: &str) {
     let py = interpreter("3.12");
     if !require_profiler() || !py.require() {
         return;
     }
     let w = Workload::start(&py.path, "short_lived.py", &["30", "interrupted"]);
-    let dir = TempDir::new("sigint");
+    let dir = TempDir::new(name);
     let out = dir.0.join("p.collapsed");
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .args(["--pid", &w.pid().to_string(), "--rate", "1000", "-o"])
         .arg(&out)
         .stderr(Stdio::piped())
@@ -159,9 +159,30 @@ fn sigint_writes_the_profile_so_far() {
         .expect("start profiler");
     std::thread::sleep(Duration::from_millis(2000));
     // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "profiler exited with {status}");
-    let text = std::fs::read_to_string(&out).expect("profile written after SIGINT");
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let result = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        result.status.success(),
+        "profiler exited with {}: {stderr}",
+        result.status
+    );
+    assert!(stderr.contains("writing the profile"), "{stderr}");
+    let text = std::fs::read_to_string(&out).expect("profile written after the signal");
     assert!(text.contains("busy_interrupted"), "{text}");
+}
+
+#[test]
+fn sigint_writes_the_profile_so_far() {
+    signal_writes_the_profile_so_far(libc::SIGINT, "sigint");
+}
+
+#[test]
+fn sigterm_writes_the_profile_so_far() {
+    signal_writes_the_profile_so_far(libc::SIGTERM, "sigterm");
+}
+
+#[test]
+fn sighup_writes_the_profile_so_far() {
+    signal_writes_the_profile_so_far(libc::SIGHUP, "sighup");
 }

@@ -24,6 +24,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
+use serde_json::{json, Value};
+
 use super::json;
 use super::stacks::{value_unit, ValueUnit};
 use super::{OutputError, ProfileWriter, WriteOptions, DEFAULT_TITLE};
@@ -150,15 +152,6 @@ impl ThreadTables {
     }
 }
 
-fn opt(v: Option<u32>) -> String {
-    v.map_or_else(|| "null".to_string(), |v| v.to_string())
-}
-
-/// `[v, v, …]` with `n` copies.
-fn repeat(v: &str, n: usize) -> String {
-    json::array(std::iter::repeat_n(v, n))
-}
-
 impl ProfileWriter for GeckoWriter {
     /// Fails with [`OutputError::Empty`] when the profile has no sample, and
     /// when it has samples but no timeline.
@@ -188,39 +181,45 @@ impl ProfileWriter for GeckoWriter {
         let interval_ms = 1000.0 / profile.meta.rate_hz.max(1) as f64;
         let title = self.options.title.as_deref().unwrap_or(DEFAULT_TITLE);
 
-        // meta
-        let categories = json::array(CATEGORIES.iter().map(|(name, color)| {
-            format!(
-                "{{\"name\":{},\"color\":{},\"subcategories\":[\"Other\"]}}",
-                json::string(name),
-                json::string(color)
-            )
-        }));
-        writeln!(out, "{{\"meta\":{{")?;
-        writeln!(
+        let categories: Vec<Value> = CATEGORIES
+            .iter()
+            .map(|(name, color)| json!({"name": name, "color": color, "subcategories": ["Other"]}))
+            .collect();
+        out.write_all(b"{\"meta\":{\n")?;
+        json::write_member_lines(
             out,
-            "\"version\":24,\"preprocessedProfileVersion\":{PROCESSED_PROFILE_VERSION},\
-             \"interval\":{},\"startTime\":{},\"profilingStartTime\":0,\"profilingEndTime\":{},",
-            json::number(interval_ms),
-            json::ms(profile.meta.start_unix_ns),
-            json::ms(profile.meta.duration_ns.max(last_ns))
+            &[
+                json!({
+                    "version": 24,
+                    "preprocessedProfileVersion": PROCESSED_PROFILE_VERSION,
+                    "interval": json::number(interval_ms),
+                    "startTime": json::ms(profile.meta.start_unix_ns),
+                    "profilingStartTime": 0,
+                    "profilingEndTime": json::ms(profile.meta.duration_ns.max(last_ns)),
+                }),
+                json!({
+                    "product": title,
+                    "processType": 0,
+                    "stackwalk": 0,
+                    "debug": false,
+                    "symbolicated": true,
+                    "usesOnlyOneStackType": true,
+                    "sourceCodeIsNotOnSearchfox": true,
+                    "markerSchema": [],
+                }),
+                json!({
+                    "sampleUnits": {"time": "ms", "eventDelay": "ms", "threadCPUDelta": "µs"},
+                    "extensions": {"length": 0, "baseURL": [], "id": [], "name": []},
+                }),
+                json!({"categories": categories}),
+            ],
         )?;
-        writeln!(
+        out.write_all(b"},\n")?;
+        json::write_members(
             out,
-            "\"product\":{},\"processType\":0,\"stackwalk\":0,\"debug\":false,\"symbolicated\":true,\
-             \"usesOnlyOneStackType\":true,\"sourceCodeIsNotOnSearchfox\":true,\"markerSchema\":[],",
-            json::string(title)
+            &json!({"libs": [], "pages": [], "counters": [], "profilerOverhead": []}),
         )?;
-        writeln!(
-            out,
-            "\"sampleUnits\":{{\"time\":\"ms\",\"eventDelay\":\"ms\",\"threadCPUDelta\":\"µs\"}},\
-             \"extensions\":{{\"length\":0,\"baseURL\":[],\"id\":[],\"name\":[]}},"
-        )?;
-        writeln!(out, "\"categories\":{categories}}},")?;
-        writeln!(
-            out,
-            "\"libs\":[],\"pages\":[],\"counters\":[],\"profilerOverhead\":[],"
-        )?;
+        out.write_all(b",\n")?;
         out.write_all(b"\"threads\":[")?;
 
         for (i, ((pid, tid), samples)) in threads.iter_mut().enumerate() {
@@ -262,83 +261,99 @@ impl GeckoWriter {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("thread {tid}"));
 
-        writeln!(
+        out.write_all(b"{")?;
+        json::write_members(
             out,
-            "{{\"name\":{},\"isMainThread\":{},\"processName\":{},\"processType\":\"default\",\
-             \"pid\":{},\"tid\":{tid},\"processStartupTime\":0,\"processShutdownTime\":null,\
-             \"registerTime\":0,\"unregisterTime\":null,\"pausedRanges\":[],",
-            json::string(&thread_name),
-            pid == tid,
-            json::string(process_name),
-            json::string(&pid.to_string()),
+            &json!({
+                "name": thread_name,
+                "isMainThread": pid == tid,
+                "processName": process_name,
+                "processType": "default",
+                "pid": pid.to_string(),
+                "tid": tid,
+                "processStartupTime": 0,
+                "processShutdownTime": null,
+                "registerTime": 0,
+                "unregisterTime": null,
+                "pausedRanges": [],
+            }),
         )?;
 
-        let n = samples.len();
+        // The per-sample columns are written from typed vectors: a thread
+        // can have many samples.
+        out.write_all(b",\n\"samples\":{")?;
         let (weight_type, weight) = match unit {
-            ValueUnit::Samples => ("samples", "null".to_string()),
+            ValueUnit::Samples => ("samples", None),
             ValueUnit::Microseconds => (
                 "tracing-ms",
-                json::array(samples.iter().map(|&(_, _, w)| json::ms(w))),
+                Some(
+                    samples
+                        .iter()
+                        .map(|&(_, _, w)| json::ms(w))
+                        .collect::<Vec<f64>>(),
+                ),
             ),
         };
-        writeln!(
+        json::write_members(
             out,
-            "\"samples\":{{\"length\":{n},\"weightType\":\"{weight_type}\",\"weight\":{weight},\n\
-             \"stack\":{},\n\"time\":{}}},",
-            json::array(stacks.iter().map(|&s| opt(s))),
-            json::array(samples.iter().map(|&(time, _, _)| json::ms(time))),
+            &json!({"length": samples.len(), "weightType": weight_type}),
         )?;
-
-        let ns = t.stacks.len();
-        writeln!(
-            out,
-            "\"stackTable\":{{\"length\":{ns},\"prefix\":{},\"frame\":{}}},",
-            json::array(t.stacks.iter().map(|&(p, _)| opt(p))),
-            json::array(t.stacks.iter().map(|&(_, f)| f.to_string())),
-        )?;
+        out.write_all(b",\"weight\":")?;
+        json::write(out, &weight)?;
+        out.write_all(b",\n\"stack\":")?;
+        json::write(out, stacks)?;
+        out.write_all(b",\n\"time\":")?;
+        let times: Vec<f64> = samples.iter().map(|&(time, _, _)| json::ms(time)).collect();
+        json::write(out, &times)?;
+        out.write_all(b"},\n")?;
 
         let nf = t.frames.len();
-        writeln!(
-            out,
-            "\"frameTable\":{{\"length\":{nf},\"address\":{},\"inlineDepth\":{},\"category\":{},\
-             \"subcategory\":{},\"func\":{},\"nativeSymbol\":{},\"innerWindowID\":{},\"line\":{},\
-             \"column\":{}}},",
-            repeat("-1", nf),
-            repeat("0", nf),
-            json::array(t.frames.iter().map(|&(_, _, c)| c.to_string())),
-            repeat("0", nf),
-            json::array(t.frames.iter().map(|&(f, _, _)| f.to_string())),
-            repeat("null", nf),
-            repeat("null", nf),
-            json::array(t.frames.iter().map(|&(_, l, _)| opt(l))),
-            repeat("null", nf),
-        )?;
-
         let nu = t.funcs.len();
-        writeln!(
+        let nulls = |n: usize| vec![Value::Null; n];
+        json::write_member_lines(
             out,
-            "\"funcTable\":{{\"length\":{nu},\"name\":{},\"isJS\":{},\"relevantForJS\":{},\
-             \"resource\":{},\"fileName\":{},\"lineNumber\":{},\"columnNumber\":{}}},",
-            json::array(t.funcs.iter().map(|&(name, _, _)| name.to_string())),
-            repeat("false", nu),
-            repeat("false", nu),
-            repeat("-1", nu),
-            json::array(t.funcs.iter().map(|&(_, file, _)| opt(file))),
-            json::array(t.funcs.iter().map(|&(_, _, line)| opt(line))),
-            repeat("null", nu),
+            &[
+                json!({"stackTable": {
+                    "length": t.stacks.len(),
+                    "prefix": t.stacks.iter().map(|&(p, _)| p).collect::<Vec<_>>(),
+                    "frame": t.stacks.iter().map(|&(_, f)| f).collect::<Vec<_>>(),
+                }}),
+                json!({"frameTable": {
+                    "length": nf,
+                    "address": vec![-1; nf],
+                    "inlineDepth": vec![0; nf],
+                    "category": t.frames.iter().map(|&(_, _, c)| c).collect::<Vec<_>>(),
+                    "subcategory": vec![0; nf],
+                    "func": t.frames.iter().map(|&(f, _, _)| f).collect::<Vec<_>>(),
+                    "nativeSymbol": nulls(nf),
+                    "innerWindowID": nulls(nf),
+                    "line": t.frames.iter().map(|&(_, l, _)| l).collect::<Vec<_>>(),
+                    "column": nulls(nf),
+                }}),
+                json!({"funcTable": {
+                    "length": nu,
+                    "name": t.funcs.iter().map(|&(name, _, _)| name).collect::<Vec<_>>(),
+                    "isJS": vec![false; nu],
+                    "relevantForJS": vec![false; nu],
+                    "resource": vec![-1; nu],
+                    "fileName": t.funcs.iter().map(|&(_, file, _)| file).collect::<Vec<_>>(),
+                    "lineNumber": t.funcs.iter().map(|&(_, _, line)| line).collect::<Vec<_>>(),
+                    "columnNumber": nulls(nu),
+                }}),
+                json!({"resourceTable": {
+                    "length": 0, "lib": [], "name": [], "host": [], "type": [],
+                }}),
+                json!({"nativeSymbols": {
+                    "length": 0, "libIndex": [], "address": [], "name": [], "functionSize": [],
+                }}),
+                json!({"markers": {
+                    "length": 0, "category": [], "data": [], "endTime": [], "name": [],
+                    "phase": [], "startTime": [],
+                }}),
+                json!({"stringArray": t.strings}),
+            ],
         )?;
-
-        writeln!(
-            out,
-            "\"resourceTable\":{{\"length\":0,\"lib\":[],\"name\":[],\"host\":[],\"type\":[]}},\n\
-             \"nativeSymbols\":{{\"length\":0,\"libIndex\":[],\"address\":[],\"name\":[],\"functionSize\":[]}},\n\
-             \"markers\":{{\"length\":0,\"category\":[],\"data\":[],\"endTime\":[],\"name\":[],\"phase\":[],\"startTime\":[]}},"
-        )?;
-        write!(
-            out,
-            "\"stringArray\":{}}}",
-            json::array(t.strings.iter().map(|s| json::string(s)))
-        )?;
+        out.write_all(b"}")?;
         Ok(())
     }
 }

@@ -29,6 +29,8 @@
 
 use std::io::Write;
 
+use serde_json::{json, Value};
+
 use super::{OutputError, ProfileWriter, WriteOptions};
 use crate::profile::{FrameKind, Profile};
 
@@ -47,11 +49,6 @@ impl JsonlWriter {
     pub fn new(options: WriteOptions) -> Self {
         Self { _options: options }
     }
-}
-
-/// A JSON string literal.
-fn js(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
 }
 
 fn kind_name(kind: FrameKind) -> &'static str {
@@ -87,50 +84,57 @@ fn rfc3339(unix_ns: u64) -> String {
     )
 }
 
-fn header(profile: &Profile) -> String {
+/// The header line.
+fn header(profile: &Profile) -> Value {
     let m = &profile.meta;
-    let processes: Vec<String> = profile
+    let processes: Vec<Value> = profile
         .processes
         .values()
         .map(|p| {
-            let threads: Vec<String> = p
+            let threads: Vec<Value> = p
                 .threads
                 .values()
-                .map(|t| format!("{{\"tid\":{},\"name\":{}}}", t.tid, js(&t.name)))
+                .map(|t| json!({"tid": t.tid, "name": t.name}))
                 .collect();
-            format!(
-                "{{\"pid\":{},\"name\":{},\"version\":{},\"cmdline\":{},\"threads\":[{}]}}",
-                p.pid,
-                js(&p.name),
-                js(&p.version),
-                js(&p.cmdline),
-                threads.join(",")
-            )
+            json!({
+                "pid": p.pid,
+                "name": p.name,
+                "version": p.version,
+                "cmdline": p.cmdline,
+                "threads": threads,
+            })
         })
         .collect();
-    format!(
-        "{{\"type\":\"header\",\"format\":{},\"version\":{JSONL_VERSION},\"tool\":\"tachyon-bpf\",\
-         \"start_unix_ns\":{},\"start_time\":{},\"duration_ns\":{},\"rate_hz\":{},\"mode\":{},\
-         \"total_samples\":{},\"total_weight_ns\":{},\"processes\":[{}]}}",
-        js(JSONL_FORMAT),
-        m.start_unix_ns,
-        js(&rfc3339(m.start_unix_ns)),
-        m.duration_ns,
-        m.rate_hz,
-        js(&m.mode),
-        profile.total_samples(),
-        profile.total_weight_ns(),
-        processes.join(",")
-    )
+    json!({
+        "type": "header",
+        "format": JSONL_FORMAT,
+        "version": JSONL_VERSION,
+        "tool": "tachyon-bpf",
+        "start_unix_ns": m.start_unix_ns,
+        "start_time": rfc3339(m.start_unix_ns),
+        "duration_ns": m.duration_ns,
+        "rate_hz": m.rate_hz,
+        "mode": m.mode,
+        "total_samples": profile.total_samples(),
+        "total_weight_ns": profile.total_weight_ns(),
+        "processes": processes,
+    })
+}
+
+/// Writes `line` as compact JSON, then a newline.
+fn write_line(out: &mut dyn Write, line: &Value) -> Result<(), OutputError> {
+    serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(())
 }
 
 impl ProfileWriter for JsonlWriter {
     /// An empty profile gives the header line alone.
     fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError> {
-        writeln!(out, "{}", header(profile))?;
+        write_line(out, &header(profile))?;
         for key in profile.sorted_keys() {
             let counts = profile.counts[&key];
-            let frames: Vec<String> = profile
+            let frames: Vec<Value> = profile
                 .stacks
                 .get(key.stack as usize)
                 .map(Vec::as_slice)
@@ -138,24 +142,25 @@ impl ProfileWriter for JsonlWriter {
                 .iter()
                 .filter_map(|&f| profile.frames.get(f as usize))
                 .map(|f| {
-                    format!(
-                        "{{\"function\":{},\"file\":{},\"line\":{},\"first_line\":{},\"kind\":\"{}\"}}",
-                        js(&f.name),
-                        js(&f.file),
-                        f.line,
-                        f.first_line,
-                        kind_name(f.kind)
-                    )
+                    json!({
+                        "function": f.name,
+                        "file": f.file,
+                        "line": f.line,
+                        "first_line": f.first_line,
+                        "kind": kind_name(f.kind),
+                    })
                 })
                 .collect();
-            writeln!(
+            write_line(
                 out,
-                "{{\"type\":\"stack\",\"pid\":{},\"tid\":{},\"samples\":{},\"weight_ns\":{},\"frames\":[{}]}}",
-                key.pid,
-                key.tid,
-                counts.samples,
-                counts.weight_ns,
-                frames.join(",")
+                &json!({
+                    "type": "stack",
+                    "pid": profile.pid_of(key.pid),
+                    "tid": key.tid,
+                    "samples": counts.samples,
+                    "weight_ns": counts.weight_ns,
+                    "frames": frames,
+                }),
             )?;
         }
         out.flush()?;

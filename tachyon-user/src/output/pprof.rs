@@ -295,7 +295,7 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
         let mut label = vec![
             proto::Label {
                 key: pid_key,
-                num: i64::from(key.pid),
+                num: i64::from(profile.pid_of(key.pid)),
                 ..Default::default()
             },
             proto::Label {

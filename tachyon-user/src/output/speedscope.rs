@@ -20,6 +20,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use serde_json::json;
+
 use super::json;
 use super::stacks::{value_unit, ValueUnit};
 use super::{OutputError, ProfileWriter, WriteOptions, DEFAULT_TITLE};
@@ -92,24 +94,28 @@ impl ProfileWriter for SpeedscopeWriter {
         }
         let title = self.options.title.as_deref().unwrap_or(DEFAULT_TITLE);
 
-        write!(
+        out.write_all(b"{")?;
+        json::write_member_lines(
             out,
-            "{{\"$schema\":{},\n\"exporter\":\"tachyon-bpf\",\n\"name\":{},\n\"activeProfileIndex\":0,\n",
-            json::string(SPEEDSCOPE_SCHEMA),
-            json::string(title)
+            &[
+                json!({"$schema": SPEEDSCOPE_SCHEMA}),
+                json!({"exporter": "tachyon-bpf"}),
+                json!({"name": title}),
+                json!({"activeProfileIndex": 0}),
+            ],
         )?;
 
-        out.write_all(b"\"shared\":{\"frames\":[")?;
+        out.write_all(b",\n\"shared\":{\"frames\":[")?;
         for (i, frame) in profile.frames.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            write!(out, "{{\"name\":{}", json::string(&frame.label()))?;
+            let mut f = json!({"name": frame.label()});
             if !frame.file.is_empty() {
-                write!(out, ",\"file\":{}", json::string(&frame.file))?;
+                f["file"] = json!(frame.file);
             }
             if frame.line > 0 {
-                write!(out, ",\"line\":{}", frame.line)?;
+                f["line"] = json!(frame.line);
             }
-            out.write_all(b"}")?;
+            json::write(out, &f)?;
         }
         out.write_all(b"\n]},\n\"profiles\":[")?;
 
@@ -118,18 +124,25 @@ impl ProfileWriter for SpeedscopeWriter {
             ValueUnit::Microseconds => "nanoseconds",
         };
         for (i, ((pid, tid), samples)) in threads.iter().enumerate() {
-            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            out.write_all(if i == 0 { b"\n{" } else { b",\n{" })?;
             let name = format!(
                 "{} {}",
                 profile.process_label(*pid),
                 profile.thread_label(*pid, *tid)
             );
             let total: u64 = samples.iter().map(|&(_, w)| w).sum();
-            write!(
+            json::write_members(
                 out,
-                "{{\"type\":\"sampled\",\"name\":{},\"unit\":\"{unit_name}\",\"startValue\":0,\"endValue\":{total},\n\"samples\":[",
-                json::string(&name)
+                &json!({
+                    "type": "sampled",
+                    "name": name,
+                    "unit": unit_name,
+                    "startValue": 0,
+                    "endValue": total,
+                }),
             )?;
+            // The stacks are written one by one: a profile can hold many.
+            out.write_all(b",\n\"samples\":[")?;
             for (j, &(stack, _)) in samples.iter().enumerate() {
                 if j > 0 {
                     out.write_all(b",")?;
@@ -139,13 +152,12 @@ impl ProfileWriter for SpeedscopeWriter {
                     .get(stack as usize)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                out.write_all(json::array(frames.iter().map(u32::to_string)).as_bytes())?;
+                json::write(out, frames)?;
             }
-            write!(
-                out,
-                "],\n\"weights\":{}}}",
-                json::array(samples.iter().map(|(_, w)| w.to_string()))
-            )?;
+            out.write_all(b"],\n\"weights\":")?;
+            let weights: Vec<u64> = samples.iter().map(|&(_, w)| w).collect();
+            json::write(out, &weights)?;
+            out.write_all(b"}")?;
         }
         out.write_all(b"\n]}\n")?;
         out.flush()?;

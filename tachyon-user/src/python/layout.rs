@@ -186,41 +186,6 @@ const OBJECTS_312: ObjectLayout = ObjectLayout {
     ..OBJECTS_311
 };
 
-const NO_MASK: u64 = u64::MAX;
-
-/// Frame-object interpreters (3.8–3.10): `tstate->frame`, `f_back`, `f_lasti`.
-const fn frame_object(runtime_interp_head: u32, thread_id: u32, lasti: u32) -> PyOffsets {
-    PyOffsets {
-        runtime_interp_head,
-        interp_next: 0,
-        interp_threads_head: 8,
-        tstate_next: 8,
-        tstate_thread_id: thread_id,
-        tstate_frame: 24,
-        cframe_current: 0,
-        frame_previous: 24,
-        frame_code: 32,
-        frame_instr: lasti,
-        frame_owner: 0,
-        frame_read_size: lasti + 4,
-        owner_skip_min: 0,
-        code_adaptive: 0,
-        code_name: CODE_38.name,
-        code_fp_field: CODE_38.fp_field,
-        str_hash: 24,
-        flags: OFFSETS_NAME_HASH,
-        tstate_interp: 0,
-        gil_last_holder: 0,
-        gil_locked: 0,
-        gc_collecting: 0,
-        tstate_exc_info: 0,
-        exc_value: 0,
-        exc_previous: 0,
-        code_window: CODE_38.fp_field,
-        code_ptr_mask: NO_MASK,
-    }
-}
-
 const CODE_38: CodeLayout = CodeLayout {
     filename: 104,
     name: 112,
@@ -250,127 +215,52 @@ const CODE_312: CodeLayout = CodeLayout {
     ..CODE_311
 };
 
-/// Interpreter-frame versions (3.11+).
-#[allow(clippy::too_many_arguments)]
-const fn interp_frame(
-    runtime_interp_head: u32,
-    interp_next: u32,
-    interp_threads_head: u32,
-    thread_id: u32,
-    tstate_frame: u32,
-    cframe_current: Option<u32>,
-    frame_previous: u32,
-    frame_code: u32,
-    frame_owner: u32,
-    frame_size: u32,
-    code: CodeLayout,
-    code_adaptive: u32,
-    code_ptr_mask: u64,
-) -> PyOffsets {
-    let cframe = match cframe_current {
-        Some(_) => OFFSETS_CFRAME,
-        None => 0,
-    };
-    PyOffsets {
-        runtime_interp_head,
-        interp_next,
-        interp_threads_head,
-        tstate_next: 8,
-        tstate_thread_id: thread_id,
-        tstate_frame,
-        cframe_current: match cframe_current {
-            Some(c) => c,
-            None => 0,
-        },
-        frame_previous,
-        frame_code,
-        frame_instr: 56,
-        frame_owner,
-        frame_read_size: frame_size,
-        owner_skip_min: 3,
-        code_adaptive,
-        code_name: code.name,
-        code_fp_field: code.fp_field,
-        str_hash: 24,
-        flags: cframe
-            | OFFSETS_BLOCK_READ
-            | OFFSETS_INSTR_PTR
-            | OFFSETS_OWNER
-            | if code.fp_unique { 0 } else { OFFSETS_NAME_HASH },
-        tstate_interp: 0,
-        gil_last_holder: 0,
-        gil_locked: 0,
-        gc_collecting: 0,
-        tstate_exc_info: 0,
-        exc_value: 0,
-        exc_previous: 0,
-        code_window: code.fp_field,
-        code_ptr_mask,
-    }
-}
+/// Code pointers need no masking (up to 3.13).
+const NO_MASK: u64 = u64::MAX;
 
 /// `_PyStackRef` tag bits cleared from `f_executable` (3.14+).
 const STACKREF_MASK: u64 = !3;
 
-/// Where the interpreter keeps the per-thread facts the sample flags report
-/// (GIL holder, GC running, exception being handled). Measured with
-/// `offsetof` against each version's headers (`scripts/offsets/`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StateOffsets {
-    /// `last_holder` and `locked` of the GIL.
-    pub gil: (u32, u32),
-    /// The GIL lives in the interpreter (3.12+) rather than `_PyRuntime`.
-    pub gil_in_interp: bool,
-    /// `collecting` of the GC state.
-    pub gc_collecting: u32,
-    /// The GC state lives in the interpreter (3.9+) rather than `_PyRuntime`.
-    pub gc_in_interp: bool,
-    /// `PyThreadState.exc_info`, then `_PyErr_StackItem.{exc_value, previous_item}`.
-    pub exc: (u32, u32, u32),
-}
-
-/// Adds the thread-state offsets to a row's kernel offsets.
-const fn with_state(mut k: PyOffsets, st: StateOffsets) -> PyOffsets {
-    k.tstate_interp = 16;
-    k.gil_last_holder = st.gil.0;
-    k.gil_locked = st.gil.1;
-    k.gc_collecting = st.gc_collecting;
-    k.tstate_exc_info = st.exc.0;
-    k.exc_value = st.exc.1;
-    k.exc_previous = st.exc.2;
-    if st.gil_in_interp {
-        k.flags |= OFFSETS_GIL_IN_INTERP;
-    }
-    if st.gc_in_interp {
-        k.flags |= OFFSETS_GC_IN_INTERP;
-    }
-    k
-}
-
-const fn state(
-    gil: (u32, u32),
-    gil_in_interp: bool,
-    gc_collecting: u32,
-    gc_in_interp: bool,
-    exc: (u32, u32, u32),
-) -> StateOffsets {
-    StateOffsets {
-        gil,
-        gil_in_interp,
-        gc_collecting,
-        gc_in_interp,
-        exc,
-    }
-}
-
 /// The table. Indexed by minor version through [`layout_for`].
+///
+/// Each row spells out every [`PyOffsets`] field by name, with no `..base`,
+/// so a forgotten field does not compile and no two numbers can be swapped
+/// unnoticed. The thread-state facts (GIL, GC, exception) were measured with
+/// `offsetof` against each version's headers (`scripts/offsets/`).
 pub const LAYOUTS: &[Layout] = &[
     Layout {
         minor: 8,
-        kernel: with_state(
-            frame_object(32, 176, 104),
-            state((1160, 1168), false, 544, false, (144, 8, 24)),
-        ),
+        // Frame objects (3.8–3.10): `tstate->frame`, `f_back`, `f_lasti`;
+        // GIL and GC state in `_PyRuntime`.
+        kernel: PyOffsets {
+            runtime_interp_head: 32,
+            interp_next: 0,
+            interp_threads_head: 8,
+            tstate_next: 8,
+            tstate_thread_id: 176,
+            tstate_frame: 24,
+            cframe_current: 0,
+            frame_previous: 24,
+            frame_code: 32,
+            frame_instr: 104,
+            frame_owner: 0,
+            frame_read_size: 108, // f_lasti + 4
+            owner_skip_min: 0,
+            code_adaptive: 0,
+            code_name: CODE_38.name,
+            code_fp_field: CODE_38.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_NAME_HASH,
+            tstate_interp: 16,
+            gil_last_holder: 1160,
+            gil_locked: 1168,
+            gc_collecting: 544,
+            tstate_exc_info: 144,
+            exc_value: 8,
+            exc_previous: 24,
+            code_window: CODE_38.fp_field,
+            code_ptr_mask: NO_MASK,
+        },
         code: CODE_38,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Lnotab,
@@ -378,10 +268,36 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 9,
-        kernel: with_state(
-            frame_object(32, 176, 104),
-            state((360, 368), false, 816, true, (144, 8, 24)),
-        ),
+        // GC state moves into the interpreter.
+        kernel: PyOffsets {
+            runtime_interp_head: 32,
+            interp_next: 0,
+            interp_threads_head: 8,
+            tstate_next: 8,
+            tstate_thread_id: 176,
+            tstate_frame: 24,
+            cframe_current: 0,
+            frame_previous: 24,
+            frame_code: 32,
+            frame_instr: 104,
+            frame_owner: 0,
+            frame_read_size: 108, // f_lasti + 4
+            owner_skip_min: 0,
+            code_adaptive: 0,
+            code_name: CODE_38.name,
+            code_fp_field: CODE_38.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_NAME_HASH | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 360,
+            gil_locked: 368,
+            gc_collecting: 816,
+            tstate_exc_info: 144,
+            exc_value: 8,
+            exc_previous: 24,
+            code_window: CODE_38.fp_field,
+            code_ptr_mask: NO_MASK,
+        },
         code: CODE_38,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Lnotab,
@@ -389,10 +305,35 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 10,
-        kernel: with_state(
-            frame_object(32, 176, 96),
-            state((360, 368), false, 816, true, (144, 8, 24)),
-        ),
+        kernel: PyOffsets {
+            runtime_interp_head: 32,
+            interp_next: 0,
+            interp_threads_head: 8,
+            tstate_next: 8,
+            tstate_thread_id: 176,
+            tstate_frame: 24,
+            cframe_current: 0,
+            frame_previous: 24,
+            frame_code: 32,
+            frame_instr: 96,
+            frame_owner: 0,
+            frame_read_size: 100, // f_lasti + 4
+            owner_skip_min: 0,
+            code_adaptive: 0,
+            code_name: CODE_38.name,
+            code_fp_field: CODE_38.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_NAME_HASH | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 360,
+            gil_locked: 368,
+            gc_collecting: 816,
+            tstate_exc_info: 144,
+            exc_value: 8,
+            exc_previous: 24,
+            code_window: CODE_38.fp_field,
+            code_ptr_mask: NO_MASK,
+        },
         code: CODE_38,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Linetable310,
@@ -400,24 +341,41 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 11,
-        kernel: with_state(
-            interp_frame(
-                40,
-                0,
-                16,
-                152,
-                56,
-                Some(8),
-                48,
-                32,
-                69,
-                72,
-                CODE_311,
-                184,
-                NO_MASK,
-            ),
-            state((368, 376), false, 848, true, (120, 0, 8)),
-        ),
+        // Interpreter frames (3.11+), reached through `_PyCFrame` (3.11, 3.12).
+        kernel: PyOffsets {
+            runtime_interp_head: 40,
+            interp_next: 0,
+            interp_threads_head: 16,
+            tstate_next: 8,
+            tstate_thread_id: 152,
+            tstate_frame: 56,
+            cframe_current: 8, // with OFFSETS_CFRAME
+            frame_previous: 48,
+            frame_code: 32,
+            frame_instr: 56,
+            frame_owner: 69,
+            frame_read_size: 72,
+            owner_skip_min: 3,
+            code_adaptive: 184,
+            code_name: CODE_311.name,
+            code_fp_field: CODE_311.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_CFRAME
+                | OFFSETS_BLOCK_READ
+                | OFFSETS_INSTR_PTR
+                | OFFSETS_OWNER
+                | OFFSETS_NAME_HASH
+                | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 368,
+            gil_locked: 376,
+            gc_collecting: 848,
+            tstate_exc_info: 120,
+            exc_value: 0,
+            exc_previous: 8,
+            code_window: CODE_311.fp_field,
+            code_ptr_mask: NO_MASK,
+        },
         code: CODE_311,
         objects: OBJECTS_311,
         linetable: LineTableFormat::Locations311,
@@ -425,24 +383,41 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 12,
-        kernel: with_state(
-            interp_frame(
-                40,
-                0,
-                72,
-                136,
-                56,
-                Some(0),
-                8,
-                0,
-                70,
-                72,
-                CODE_312,
-                192,
-                NO_MASK,
-            ),
-            state((1048, 1056), true, 312, true, (104, 0, 8)),
-        ),
+        // GIL moves into the interpreter; `co_version` makes the fingerprint unique.
+        kernel: PyOffsets {
+            runtime_interp_head: 40,
+            interp_next: 0,
+            interp_threads_head: 72,
+            tstate_next: 8,
+            tstate_thread_id: 136,
+            tstate_frame: 56,
+            cframe_current: 0, // with OFFSETS_CFRAME
+            frame_previous: 8,
+            frame_code: 0,
+            frame_instr: 56,
+            frame_owner: 70,
+            frame_read_size: 72,
+            owner_skip_min: 3,
+            code_adaptive: 192,
+            code_name: CODE_312.name,
+            code_fp_field: CODE_312.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_CFRAME
+                | OFFSETS_BLOCK_READ
+                | OFFSETS_INSTR_PTR
+                | OFFSETS_OWNER
+                | OFFSETS_GIL_IN_INTERP
+                | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 1048,
+            gil_locked: 1056,
+            gc_collecting: 312,
+            tstate_exc_info: 104,
+            exc_value: 0,
+            exc_previous: 8,
+            code_window: CODE_312.fp_field,
+            code_ptr_mask: NO_MASK,
+        },
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
@@ -450,12 +425,40 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 13,
-        kernel: with_state(
-            interp_frame(
-                632, 7264, 7344, 152, 72, None, 8, 0, 70, 72, CODE_312, 200, NO_MASK,
-            ),
-            state((7760, 7768), true, 7600, true, (120, 0, 8)),
-        ),
+        // No more `_PyCFrame`: `tstate->current_frame` is the frame.
+        kernel: PyOffsets {
+            runtime_interp_head: 632,
+            interp_next: 7264,
+            interp_threads_head: 7344,
+            tstate_next: 8,
+            tstate_thread_id: 152,
+            tstate_frame: 72,
+            cframe_current: 0,
+            frame_previous: 8,
+            frame_code: 0,
+            frame_instr: 56,
+            frame_owner: 70,
+            frame_read_size: 72,
+            owner_skip_min: 3,
+            code_adaptive: 200,
+            code_name: CODE_312.name,
+            code_fp_field: CODE_312.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_BLOCK_READ
+                | OFFSETS_INSTR_PTR
+                | OFFSETS_OWNER
+                | OFFSETS_GIL_IN_INTERP
+                | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 7760,
+            gil_locked: 7768,
+            gc_collecting: 7600,
+            tstate_exc_info: 120,
+            exc_value: 0,
+            exc_previous: 8,
+            code_window: CODE_312.fp_field,
+            code_ptr_mask: NO_MASK,
+        },
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
@@ -472,24 +475,40 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 14,
-        kernel: with_state(
-            interp_frame(
-                808,
-                7272,
-                7344,
-                152,
-                72,
-                None,
-                8,
-                0,
-                74,
-                80,
-                CODE_312,
-                208,
-                STACKREF_MASK,
-            ),
-            state((7792, 7800), true, 7600, true, (120, 0, 8)),
-        ),
+        // `f_executable` is a tagged `_PyStackRef`.
+        kernel: PyOffsets {
+            runtime_interp_head: 808,
+            interp_next: 7272,
+            interp_threads_head: 7344,
+            tstate_next: 8,
+            tstate_thread_id: 152,
+            tstate_frame: 72,
+            cframe_current: 0,
+            frame_previous: 8,
+            frame_code: 0,
+            frame_instr: 56,
+            frame_owner: 74,
+            frame_read_size: 80,
+            owner_skip_min: 3,
+            code_adaptive: 208,
+            code_name: CODE_312.name,
+            code_fp_field: CODE_312.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_BLOCK_READ
+                | OFFSETS_INSTR_PTR
+                | OFFSETS_OWNER
+                | OFFSETS_GIL_IN_INTERP
+                | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 7792,
+            gil_locked: 7800,
+            gc_collecting: 7600,
+            tstate_exc_info: 120,
+            exc_value: 0,
+            exc_previous: 8,
+            code_window: CODE_312.fp_field,
+            code_ptr_mask: STACKREF_MASK,
+        },
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
@@ -506,24 +525,39 @@ pub const LAYOUTS: &[Layout] = &[
     },
     Layout {
         minor: 15,
-        kernel: with_state(
-            interp_frame(
-                936,
-                7264,
-                7336,
-                176,
-                72,
-                None,
-                8,
-                0,
-                74,
-                80,
-                CODE_312,
-                208,
-                STACKREF_MASK,
-            ),
-            state((7744, 7752), true, 7512, true, (144, 0, 8)),
-        ),
+        kernel: PyOffsets {
+            runtime_interp_head: 936,
+            interp_next: 7264,
+            interp_threads_head: 7336,
+            tstate_next: 8,
+            tstate_thread_id: 176,
+            tstate_frame: 72,
+            cframe_current: 0,
+            frame_previous: 8,
+            frame_code: 0,
+            frame_instr: 56,
+            frame_owner: 74,
+            frame_read_size: 80,
+            owner_skip_min: 3,
+            code_adaptive: 208,
+            code_name: CODE_312.name,
+            code_fp_field: CODE_312.fp_field,
+            str_hash: 24,
+            flags: OFFSETS_BLOCK_READ
+                | OFFSETS_INSTR_PTR
+                | OFFSETS_OWNER
+                | OFFSETS_GIL_IN_INTERP
+                | OFFSETS_GC_IN_INTERP,
+            tstate_interp: 16,
+            gil_last_holder: 7744,
+            gil_locked: 7752,
+            gc_collecting: 7512,
+            tstate_exc_info: 144,
+            exc_value: 0,
+            exc_previous: 8,
+            code_window: CODE_312.fp_field,
+            code_ptr_mask: STACKREF_MASK,
+        },
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,

@@ -5,17 +5,15 @@
 //! following a path inside the process's root, so containers work and a
 //! container cannot point us at a file of its choosing.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use object::read::ReadCache;
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 
 use super::layout::{layout_for, Layout, MAX_MINOR, MIN_MINOR};
 use super::memory::{le_u64, ProcessMemory, RemoteMemory};
+use crate::filecache::FileCache;
+use crate::procfs::{self, Mapping};
 
 /// Why a process cannot be profiled.
 #[derive(Debug, thiserror::Error)]
@@ -85,19 +83,20 @@ struct ElfFacts {
     first_load: u64,
 }
 
-/// One line of `/proc/PID/maps`.
-#[derive(Clone, Debug)]
-struct Mapping {
-    start: u64,
-    end: u64,
-    offset: u64,
-    path: String,
+/// Inspects processes, caching what it learned of each binary.
+pub struct Inspector {
+    elf_cache: FileCache<ElfFacts>,
 }
 
-/// Inspects processes, caching what it learned of each binary.
-#[derive(Default)]
-pub struct Inspector {
-    elf_cache: HashMap<(u64, u64), Arc<ElfFacts>>,
+/// Interpreter binaries whose facts are kept.
+const ELF_CACHE: usize = 256;
+
+impl Default for Inspector {
+    fn default() -> Self {
+        Self {
+            elf_cache: FileCache::new(ELF_CACHE),
+        }
+    }
 }
 
 /// `libpython3.12.so.1.0` → 12, `python3.11` → 11, `libpython3.13t.so` → 13.
@@ -119,57 +118,11 @@ fn minor_from_name(name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-fn basename(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-fn read_maps(pid: u32) -> Result<Vec<Mapping>, InspectError> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            InspectError::NoProcess(pid)
-        } else {
-            InspectError::Io { pid, source: e }
-        }
-    })?;
-    Ok(text.lines().filter_map(parse_maps_line).collect())
-}
-
-fn parse_maps_line(line: &str) -> Option<Mapping> {
-    let mut it = line.split_ascii_whitespace();
-    let range = it.next()?;
-    let _perms = it.next()?;
-    let offset = u64::from_str_radix(it.next()?, 16).ok()?;
-    let _dev = it.next()?;
-    let _inode = it.next()?;
-    let path = it.collect::<Vec<_>>().join(" ");
-    let (s, e) = range.split_once('-')?;
-    Some(Mapping {
-        start: u64::from_str_radix(s, 16).ok()?,
-        end: u64::from_str_radix(e, 16).ok()?,
-        offset,
-        path,
-    })
-}
-
-/// Reads `/proc/PID/comm` (empty if gone).
-pub fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_default()
-}
-
-/// Reads `/proc/PID/task/TID/comm` (empty if gone).
-pub fn thread_comm(pid: u32, tid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_default()
-}
-
 /// The interpreter mapping: libpython when mapped, else a `python3.X` executable.
 fn interpreter_mapping(maps: &[Mapping]) -> Option<(&Mapping, u32)> {
     let find = |lib: bool| {
         maps.iter().find_map(|m| {
-            let b = basename(&m.path);
+            let b = m.file_name();
             if b.starts_with("libpython") != lib || m.offset != 0 {
                 return None;
             }
@@ -232,38 +185,41 @@ impl Inspector {
         Self::default()
     }
 
+    /// Binaries dropped from the cache to stay within its bound.
+    pub fn evictions(&self) -> u64 {
+        self.elf_cache.evictions
+    }
+
     /// Decides whether `pid` is a supported Python process and where its
     /// interpreter state is.
     pub fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError> {
-        let maps = read_maps(pid)?;
-        let comm = comm(pid);
-        if maps.is_empty() && is_zombie(pid) {
+        let maps = procfs::maps(pid).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                InspectError::NoProcess(pid)
+            } else {
+                InspectError::Io { pid, source: e }
+            }
+        })?;
+        let comm = procfs::comm(pid);
+        if maps.is_empty() && procfs::stat(pid).is_some_and(|s| s.state == 'Z') {
             return Err(InspectError::Exited(pid));
         }
         let Some((map, minor)) = interpreter_mapping(&maps) else {
             return Err(InspectError::NotPython { pid, comm });
         };
         let path = map.path.clone();
-        let file_path = PathBuf::from(format!(
-            "/proc/{pid}/map_files/{:x}-{:x}",
-            map.start, map.end
-        ));
+        let file_path = map.map_file(pid);
         let binary_err = |reason: String| InspectError::Binary {
             pid,
             path: path.clone(),
             reason,
         };
         let file = File::open(&file_path).map_err(|e| binary_err(e.to_string()))?;
-        let meta = file.metadata().map_err(|e| binary_err(e.to_string()))?;
-        let key = (meta.dev(), meta.ino());
-        let facts = match self.elf_cache.get(&key) {
-            Some(f) => f.clone(),
-            None => {
-                let f = Arc::new(elf_facts(file).map_err(binary_err)?);
-                self.elf_cache.insert(key, f.clone());
-                f
-            }
-        };
+        let facts = self.elf_cache.get_or_parse(
+            file,
+            |f| elf_facts(f).map_err(binary_err),
+            |e| binary_err(e.to_string()),
+        )?;
         let version = match facts.py_version {
             Some(hex) if hex >> 24 == 3 => version_string(hex),
             _ => format!("3.{minor}"),
@@ -329,34 +285,6 @@ fn check_debug_offsets(mem: &dyn RemoteMemory, proc: &PythonProcess) -> Result<u
     Ok(hex)
 }
 
-/// Whether the process has exited but is not reaped yet.
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
-/// Every pid in `/proc`.
-pub fn all_pids() -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// The thread group id of a task (`Tgid:` in `/proc/TID/status`).
-pub fn tgid_of(tid: u32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,18 +301,6 @@ mod tests {
     }
 
     #[test]
-    fn maps_lines_parse() {
-        let m = parse_maps_line(
-            "7f0c1a000000-7f0c1a100000 r--p 00000000 08:01 1234 /usr/lib/libpython3.12.so.1.0",
-        )
-        .expect("parses");
-        assert_eq!(m.start, 0x7f0c1a000000);
-        assert_eq!(m.offset, 0);
-        assert_eq!(m.path, "/usr/lib/libpython3.12.so.1.0");
-        assert!(parse_maps_line("garbage").is_none());
-    }
-
-    #[test]
     fn version_hex_formats() {
         assert_eq!(version_string(0x030c01f0), "3.12.1");
     }
@@ -394,5 +310,183 @@ mod tests {
         let mut i = Inspector::new();
         let err = i.inspect(std::process::id()).expect_err("not python");
         assert!(matches!(err, InspectError::NotPython { .. }), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod debug_offsets_tests {
+    //! `_Py_DebugOffsets` as each interpreter lays it out (cookie, version,
+    //! free_threaded, then its sections), written by hand: (field, position
+    //! in the table, value a live process of that version reports).
+
+    use super::*;
+    use crate::python::memory::FakeMemory;
+
+    const RUNTIME: u64 = 0x7f00_1234_0000;
+
+    type Table = &'static [(&'static str, u32, u64)];
+
+    const TABLE_313: Table = &[
+        ("runtime_state.interpreters_head", 40, 632),
+        ("interpreter_state.next", 64, 7264),
+        ("interpreter_state.threads_head", 72, 7344),
+        ("thread_state.current_frame", 184, 72),
+        ("thread_state.thread_id", 192, 152),
+        ("interpreter_frame.previous", 232, 8),
+        ("interpreter_frame.executable", 240, 0),
+        ("interpreter_frame.instr_ptr", 248, 56),
+        ("interpreter_frame.owner", 264, 70),
+        ("code_object.filename", 280, 112),
+        ("code_object.name", 288, 120),
+        ("code_object.qualname", 296, 128),
+        ("code_object.linetable", 304, 136),
+        ("code_object.firstlineno", 312, 68),
+        ("code_object.co_code_adaptive", 344, 200),
+    ];
+
+    const TABLE_314: Table = &[
+        ("runtime_state.interpreters_head", 40, 808),
+        ("interpreter_state.next", 64, 7272),
+        ("interpreter_state.threads_head", 72, 7344),
+        ("thread_state.current_frame", 208, 72),
+        ("thread_state.thread_id", 216, 152),
+        ("interpreter_frame.previous", 256, 8),
+        ("interpreter_frame.executable", 264, 0),
+        ("interpreter_frame.instr_ptr", 272, 56),
+        ("interpreter_frame.owner", 288, 74),
+        ("code_object.filename", 320, 112),
+        ("code_object.name", 328, 120),
+        ("code_object.qualname", 336, 128),
+        ("code_object.linetable", 344, 136),
+        ("code_object.firstlineno", 352, 68),
+        ("code_object.co_code_adaptive", 384, 208),
+    ];
+
+    const TABLE_315: Table = &[
+        ("runtime_state.interpreters_head", 40, 936),
+        ("interpreter_state.next", 64, 7264),
+        ("interpreter_state.threads_head", 72, 7336),
+        ("thread_state.current_frame", 208, 72),
+        ("thread_state.thread_id", 240, 176),
+        ("interpreter_frame.previous", 320, 8),
+        ("interpreter_frame.executable", 328, 0),
+        ("interpreter_frame.instr_ptr", 336, 56),
+        ("interpreter_frame.owner", 352, 74),
+        ("code_object.filename", 384, 112),
+        ("code_object.name", 392, 120),
+        ("code_object.qualname", 400, 128),
+        ("code_object.linetable", 408, 136),
+        ("code_object.firstlineno", 416, 68),
+        ("code_object.co_code_adaptive", 448, 208),
+    ];
+
+    /// (minor, PY_VERSION_HEX of a live process, its table).
+    const VERSIONS: &[(u32, u32, Table)] = &[
+        (13, 0x030d_03f0, TABLE_313),
+        (14, 0x030e_00f0, TABLE_314),
+        (15, 0x030f_00a1, TABLE_315),
+    ];
+
+    fn process(minor: u32) -> PythonProcess {
+        PythonProcess {
+            pid: 4242,
+            comm: "python3".into(),
+            version: format!("3.{minor}"),
+            layout: layout_for(minor).expect("supported version"),
+            runtime_addr: RUNTIME,
+            code_type: 0,
+            none_addr: 0,
+            binary: format!("/usr/lib/libpython3.{minor}.so.1.0"),
+        }
+    }
+
+    /// `_PyRuntime` starting with the debug offsets; every byte not written
+    /// is filler, so a check reading the wrong place fails.
+    fn runtime(hex: u32, table: Table) -> FakeMemory {
+        let mut mem = FakeMemory::new().with(RUNTIME, &[0xa5; 1024]);
+        mem.put(RUNTIME, b"xdebugpy")
+            .put_u64(RUNTIME + 8, hex as u64)
+            .put_u64(RUNTIME + 16, 0);
+        for &(_, at, value) in table {
+            mem.put_u64(RUNTIME + at as u64, value);
+        }
+        mem
+    }
+
+    fn reason(r: Result<u32, InspectError>) -> String {
+        match r {
+            Err(InspectError::DebugOffsets {
+                pid: 4242, reason, ..
+            }) => reason,
+            other => panic!("expected a DebugOffsets error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn matching_debug_offsets_pass() {
+        for &(minor, hex, table) in VERSIONS {
+            let mem = runtime(hex, table);
+            let got = check_debug_offsets(&mem, &process(minor));
+            assert_eq!(got.ok(), Some(hex), "3.{minor}");
+        }
+    }
+
+    #[test]
+    fn any_one_field_off_fails_naming_it() {
+        for &(minor, hex, table) in VERSIONS {
+            for &(what, at, value) in table {
+                let mut mem = runtime(hex, table);
+                mem.put_u64(RUNTIME + at as u64, value + 8);
+                let r = reason(check_debug_offsets(&mem, &process(minor)));
+                assert!(
+                    r.contains(&format!("{what} is {}", value + 8)),
+                    "3.{minor} {what}: {r}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_cookie_version_or_build_fails() {
+        for &(minor, hex, table) in VERSIONS {
+            let proc = process(minor);
+            let mut mem = runtime(hex, table);
+            mem.put(RUNTIME, b"xdebugpz");
+            assert!(reason(check_debug_offsets(&mem, &proc)).contains("cookie"));
+
+            // Another minor version (the next one), and Python 2.
+            let mut mem = runtime(hex, table);
+            mem.put_u64(RUNTIME + 8, (hex + 0x0001_0000) as u64);
+            let next = format!("live version is 3.{}.", minor + 1);
+            assert!(reason(check_debug_offsets(&mem, &proc)).contains(&next));
+            mem.put_u64(RUNTIME + 8, 0x0207_12f0);
+            assert!(reason(check_debug_offsets(&mem, &proc)).contains("live version is 2.7.18"));
+
+            // A free-threaded build.
+            let mut mem = runtime(hex, table);
+            mem.put_u64(RUNTIME + 16, 1);
+            assert!(reason(check_debug_offsets(&mem, &proc)).contains("free-threaded"));
+        }
+    }
+
+    #[test]
+    fn unreadable_debug_offsets_fail() {
+        for &(minor, hex, table) in VERSIONS {
+            // Mapped only up to the last field checked, minus one byte.
+            let last = table.iter().map(|&(_, at, _)| at).max().unwrap_or(0) as usize;
+            let full = runtime(hex, table)
+                .read_vec(RUNTIME, last + 8)
+                .expect("mapped");
+            let whole = FakeMemory::new().with(RUNTIME, &full);
+            assert_eq!(check_debug_offsets(&whole, &process(minor)).ok(), Some(hex));
+            let short = FakeMemory::new().with(RUNTIME, &full[..last + 7]);
+            assert!(reason(check_debug_offsets(&short, &process(minor))).contains("cannot read"));
+        }
+    }
+
+    #[test]
+    fn versions_without_debug_offsets_are_refused() {
+        let mem = runtime(0x030c_01f0, &[]);
+        assert!(reason(check_debug_offsets(&mem, &process(12))).contains("no debug offset"));
     }
 }

@@ -1,0 +1,251 @@
+//! Everything read from `/proc` about a process, in one place: mappings,
+//! names, command line, status, start time.
+//!
+//! Nothing here knows CPython. Every file is owned by the profiled process
+//! and so is hostile input: reads are bounded, parsing never panics.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Most bytes read from one small `/proc` file (`comm`, `status`, `stat`,
+/// `cmdline`).
+const SMALL_FILE_LIMIT: u64 = 64 * 1024;
+/// Most bytes read from `/proc/PID/maps` (a process can map a great many
+/// files; beyond this the rest is ignored).
+const MAPS_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// One line of `/proc/PID/maps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    /// `rwxp`-style permissions.
+    pub perms: String,
+    /// Offset in the file of `start`.
+    pub offset: u64,
+    pub inode: u64,
+    /// The path as the process sees it (may be empty, `[heap]`, …).
+    pub path: String,
+}
+
+impl Mapping {
+    pub fn executable(&self) -> bool {
+        self.perms.as_bytes().get(2) == Some(&b'x')
+    }
+
+    /// A file mapping (not anonymous, not `[stack]`-like).
+    pub fn is_file(&self) -> bool {
+        self.path.starts_with('/') && self.inode != 0
+    }
+
+    /// Base name of the mapped file.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// `/proc/PID/map_files/START-END`: opens the mapped file itself,
+    /// without following a path inside the process's root. The kernel
+    /// names these entries with unpadded hex, whatever `maps` shows.
+    pub fn map_file(&self, pid: u32) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{pid}/map_files/{:x}-{:x}",
+            self.start, self.end
+        ))
+    }
+}
+
+/// Reads a `/proc` file, at most `limit` bytes.
+fn read_bounded(path: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn read_small(path: &str) -> Option<String> {
+    read_bounded(path, SMALL_FILE_LIMIT)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The process's mappings. `NotFound` when it does not exist.
+pub fn maps(pid: u32) -> std::io::Result<Vec<Mapping>> {
+    let bytes = read_bounded(&format!("/proc/{pid}/maps"), MAPS_LIMIT)?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(parse_maps_line)
+        .collect())
+}
+
+/// Parses `start-end perms offset dev inode [path]`.
+pub fn parse_maps_line(line: &str) -> Option<Mapping> {
+    let mut it = line.split_ascii_whitespace();
+    let range = it.next()?;
+    let perms = it.next()?.to_string();
+    let offset = u64::from_str_radix(it.next()?, 16).ok()?;
+    let _dev = it.next()?;
+    let inode = it.next()?.parse().ok()?;
+    let path = it.collect::<Vec<_>>().join(" ");
+    let (s, e) = range.split_once('-')?;
+    Some(Mapping {
+        start: u64::from_str_radix(s, 16).ok()?,
+        end: u64::from_str_radix(e, 16).ok()?,
+        perms,
+        offset,
+        inode,
+        path,
+    })
+}
+
+/// `/proc/PID/comm` (empty if gone).
+pub fn comm(pid: u32) -> String {
+    read_small(&format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+/// `/proc/PID/task/TID/comm` (empty if gone).
+pub fn thread_comm(pid: u32, tid: u32) -> String {
+    read_small(&format!("/proc/{pid}/task/{tid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+/// The command line, arguments joined by spaces (empty if gone).
+pub fn cmdline(pid: u32) -> String {
+    read_bounded(&format!("/proc/{pid}/cmdline"), SMALL_FILE_LIMIT)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// Every pid in `/proc`.
+pub fn all_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The thread group id of a task (`Tgid:` in `/proc/TID/status`).
+pub fn tgid_of(tid: u32) -> Option<u32> {
+    parse_status_field(&read_small(&format!("/proc/{tid}/status"))?, "Tgid")
+}
+
+fn parse_status_field(status: &str, field: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What `/proc/PID/stat` says that the tracker needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// One-letter state (`R`, `S`, `Z`, …).
+    pub state: char,
+    /// Start time in clock ticks since boot: with the pid, the identity of
+    /// a process (a reused pid has a later start time).
+    pub start_time: u64,
+}
+
+/// `/proc/PID/stat`, or `None` when the process is gone.
+pub fn stat(pid: u32) -> Option<Stat> {
+    parse_stat(&read_small(&format!("/proc/{pid}/stat"))?)
+}
+
+/// Parses `pid (comm) state ppid … starttime …`; `comm` may hold spaces
+/// and parentheses, so fields are counted from the last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let (_, rest) = text.rsplit_once(')')?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Field 3 is the state; starttime is field 22.
+    let start_time = fields.nth(22 - 4)?.parse().ok()?;
+    Some(Stat { state, start_time })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_parse() {
+        let m = parse_maps_line(
+            "7f0c1a000000-7f0c1a100000 r-xp 00001000 08:01 1234 /usr/lib/libpython3.12.so.1.0",
+        )
+        .expect("parses");
+        assert_eq!(m.start, 0x7f0c1a000000);
+        assert_eq!(m.end, 0x7f0c1a100000);
+        assert_eq!(m.offset, 0x1000);
+        assert_eq!(m.inode, 1234);
+        assert!(m.executable() && m.is_file());
+        assert_eq!(m.file_name(), "libpython3.12.so.1.0");
+        assert_eq!(
+            m.map_file(7),
+            PathBuf::from("/proc/7/map_files/7f0c1a000000-7f0c1a100000")
+        );
+        assert!(parse_maps_line("garbage").is_none());
+        let anon = parse_maps_line("7ffd1000-7ffd2000 rw-p 00000000 00:00 0 [stack]").expect("ok");
+        assert!(!anon.executable() && !anon.is_file());
+    }
+
+    /// A non-PIE binary is mapped low: `maps` pads the addresses to 8 hex
+    /// digits, `map_files` does not.
+    #[test]
+    fn map_file_names_are_unpadded() {
+        let m = parse_maps_line("00400000-00421000 r--p 00000000 fe:01 131 /usr/bin/python3.11")
+            .expect("parses");
+        assert_eq!(
+            m.map_file(1),
+            PathBuf::from("/proc/1/map_files/400000-421000")
+        );
+    }
+
+    #[test]
+    fn paths_with_spaces_survive() {
+        let m = parse_maps_line("1000-2000 r-xp 00000000 08:01 9 /opt/my app/python3.12 (deleted)")
+            .expect("parses");
+        assert_eq!(m.path, "/opt/my app/python3.12 (deleted)");
+    }
+
+    #[test]
+    fn stat_parses_around_hostile_names() {
+        // comm "a) S 1 (b" tries to shift the fields.
+        let text =
+            "42 (a) S 1 (b) R 1 42 42 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000 200";
+        let s = parse_stat(text).expect("parses");
+        assert_eq!(s.state, 'R');
+        assert_eq!(s.start_time, 987654);
+        assert!(parse_stat("42 (x").is_none());
+        assert!(parse_stat("42 (x) S 1").is_none());
+    }
+
+    #[test]
+    fn status_fields() {
+        let status = "Name:\tpython3\nTgid:\t4242\nNgid:\t0\nPid:\t4243\n";
+        assert_eq!(parse_status_field(status, "Tgid"), Some(4242));
+        assert_eq!(parse_status_field(status, "Pid"), Some(4243));
+        assert_eq!(parse_status_field(status, "PPid"), None);
+    }
+
+    #[test]
+    fn this_process_reads() {
+        let me = std::process::id();
+        assert_eq!(tgid_of(me), Some(me));
+        let st = stat(me).expect("own stat");
+        // The main thread of the test harness waits for this one.
+        assert!(matches!(st.state, 'R' | 'S'), "{st:?}");
+        assert!(st.start_time > 0);
+        assert!(maps(me).expect("own maps").iter().any(|m| m.executable()));
+        assert!(!comm(me).is_empty());
+        assert!(all_pids().contains(&me));
+    }
+}

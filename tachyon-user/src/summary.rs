@@ -1,0 +1,56 @@
+//! The totals printed at the end of a run: what was collected and every
+//! way in which something was lost, so a degradation never hides.
+
+use std::time::Duration;
+
+/// Totals printed at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub duration: Duration,
+    pub processes: usize,
+    pub threads: usize,
+    pub samples: u64,
+    pub lost: u64,
+    pub truncated: u64,
+    pub unsymbolized: u64,
+    pub read_errors: u64,
+    pub no_thread_state: u64,
+    pub events_lost: u64,
+    /// `--native` samples whose native walk broke off (no frame pointers).
+    pub native_incomplete: u64,
+    /// Processes whose state was freed when they exited or exec'd.
+    pub processes_freed: u64,
+    /// Cache entries dropped to stay within the memory bounds (code
+    /// objects, frames, binaries).
+    pub cache_evictions: u64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "tachyon-bpf summary")?;
+        writeln!(
+            f,
+            "  duration:             {:.2} s",
+            self.duration.as_secs_f64()
+        )?;
+        writeln!(f, "  processes:            {}", self.processes)?;
+        writeln!(f, "  threads:              {}", self.threads)?;
+        writeln!(f, "  samples:              {}", self.samples)?;
+        writeln!(f, "  samples lost:         {}", self.lost)?;
+        writeln!(f, "  stacks truncated:     {}", self.truncated)?;
+        writeln!(f, "  frames unsymbolized:  {}", self.unsymbolized)?;
+        writeln!(f, "  stacks with read errors: {}", self.read_errors)?;
+        writeln!(f, "  ticks without thread state: {}", self.no_thread_state)?;
+        writeln!(f, "  process events lost:  {}", self.events_lost)?;
+        writeln!(f, "  process states freed: {}", self.processes_freed)?;
+        write!(f, "  cache evictions:      {}", self.cache_evictions)?;
+        if self.native_incomplete > 0 {
+            write!(
+                f,
+                "\n  native stacks cut short: {} (code built without frame pointers)",
+                self.native_incomplete
+            )?;
+        }
+        Ok(())
+    }
+}
