@@ -12,7 +12,11 @@ Prints the curve and the verdict against the targets (RSS at the end within
 10% of RSS at 5 minutes, and under 100 MiB), and writes
 bench/results/soak-<stamp>.{md,json}. Root, stdlib only:
 
-    sudo python3 bench/soak.py [--minutes 30] [--procs-per-second 20]
+    sudo python3 bench/soak.py [--minutes 30] [--procs-per-second 20] [--agent]
+
+With --agent the profiler is `tachyon-bpf agent` (15 s windows into a
+scratch directory, the newest 4 kept) instead of one run that keeps
+everything until the end.
 """
 
 import argparse
@@ -69,6 +73,8 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3.11",
                     help="interpreter of the churn processes")
     ap.add_argument("--binary", default=str(ROOT / "target/release/tachyon-bpf"))
+    ap.add_argument("--agent", action="store_true",
+                    help="run `tachyon-bpf agent` (15 s windows) instead of one long run")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("soak: needs root (it loads eBPF)")
@@ -79,10 +85,13 @@ def main():
     child_py = work / "child.py"
     child_py.write_text(CHILD)
     out = work / "soak.collapsed"
-    prof = subprocess.Popen(
-        [str(binary), "--all-python", "--rate", "100", "--duration", str(int(duration)),
-         "-o", str(out)],
-        stderr=subprocess.PIPE, text=True)
+    if args.agent:
+        cmd = [str(binary), "agent", "--all-python", "--rate", "100", "--interval", "15s",
+               "--keep", "4", "--duration", str(int(duration)), "--output-dir", str(work / "windows")]
+    else:
+        cmd = [str(binary), "--all-python", "--rate", "100", "--duration", str(int(duration)),
+               "-o", str(out)]
+    prof = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
     start = time.monotonic()
     curve = []  # (seconds, rss KiB, processes started)
@@ -139,13 +148,13 @@ def main():
         "flat_within_10pct": growth is not None and growth <= 10,
         "under_100mib": r_end is not None and r_end < 100 * 1024,
     }
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ("-agent" if args.agent else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {"args": vars(args), "processes_started": started, "curve": curve,
             "summary": summary, "verdict": verdict, "exit": prof.returncode}
     (RESULTS / f"soak-{stamp}.json").write_text(json.dumps(data, indent=1))
     lines = [
-        f"# Soak: tachyon-bpf --all-python --rate 100, {args.minutes:g} min, "
+        f"# Soak: tachyon-bpf {'agent ' if args.agent else ''}--all-python --rate 100, {args.minutes:g} min, "
         f"{args.procs_per_second:g} new Python processes/s ({started} in all)",
         "",
         f"- RSS at 5 min: {r5} KiB; at the end: {r_end} KiB; growth {verdict['growth_pct']}% "

@@ -29,6 +29,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, PerfEventContext},
     EbpfContext,
 };
+use aya_log_ebpf::debug;
 use tachyon_common::{
     counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
     SampleRecord, CODE_WINDOW, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
@@ -449,14 +450,24 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
             (task + cfg.task_fsbase as u64) as *const c_void,
         )
     };
+    let tid = pid_tgid as u32;
     if r != 0 || fsbase == 0 {
         count(counter::NO_TSTATE);
+        debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: no thread pointer (fsbase)", tgid, tid);
         return false;
     }
     shared_set!(st, fsbase, fsbase);
     let tstate = find_tstate(st, &off, pid_tgid, proc_info.runtime_addr, fsbase);
     if tstate == 0 {
         count(counter::NO_TSTATE);
+        debug!(
+            &(),
+            target: "tachyon_ebpf",
+            "pid {} tid {}: no PyThreadState has thread_id {:x} (not a Python thread, or not started)",
+            tgid,
+            tid,
+            fsbase
+        );
         return false;
     }
     let mut top = user_u64(tstate, off.tstate_frame);
@@ -485,9 +496,21 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     }
     if flags & SAMPLE_TRUNCATED != 0 {
         count(counter::TRUNCATED);
+        debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: stack truncated at {} frames", tgid, tid, MAX_FRAMES);
     }
     if flags & SAMPLE_READ_ERROR != 0 {
         count(counter::READ_ERRORS);
+        let at = shared_get!(st, frame);
+        let depth = shared_get!(st, nframes);
+        debug!(
+            &(),
+            target: "tachyon_ebpf",
+            "pid {} tid {}: walk stopped after {} frames: cannot read the frame at {:x}",
+            tgid,
+            tid,
+            depth,
+            at
+        );
     }
     let mut n = shared_get!(st, nframes) as usize;
     if n > MAX_FRAMES {
@@ -578,6 +601,7 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
         true
     } else {
         count(counter::LOST);
+        debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: ring buffer full, sample lost", tgid, tid);
         false
     }
 }

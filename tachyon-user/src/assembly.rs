@@ -360,8 +360,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn native_runs_replace_their_markers_and_the_leaf_code_goes_on_top() {
+    /// Python `callback` called from C called from `main`, with `--native`,
+    /// and the native walk `st`: the labels of the stack.
+    fn callback_through_c(st: &NativeStack) -> (Vec<String>, u64) {
         let mut p = Profile::default();
         let opts = AssemblyOptions {
             native_stacks: true,
@@ -370,6 +371,18 @@ mod tests {
         let mut a = Assembler::new(opts, &mut p);
         let nat = a.native_marker();
         let (main, cb) = (py(&mut p, "main", 1), py(&mut p, "callback", 2));
+        let s = a.assemble(
+            &mut p,
+            SAMPLE_ON_CPU,
+            &mut vec![cb, nat, main],
+            Some(st),
+            &[],
+        );
+        (labels(&p, s), a.native_incomplete)
+    }
+
+    #[test]
+    fn native_runs_replace_their_markers_and_the_leaf_code_goes_on_top() {
         // Python: callback <- <native> <- main; the native walk (leaf
         // first): the leaf's C code, eval, qsort's run, eval.
         let st = NativeStack {
@@ -381,15 +394,9 @@ mod tests {
             evals: 2,
             complete: true,
         };
-        let s = a.assemble(
-            &mut p,
-            SAMPLE_ON_CPU,
-            &mut vec![cb, nat, main],
-            Some(&st),
-            &[],
-        );
+        let (labels, incomplete) = callback_through_c(&st);
         assert_eq!(
-            labels(&p, s),
+            labels,
             [
                 "main (app.py:1)",
                 "qsort (lib.so)",
@@ -398,33 +405,19 @@ mod tests {
                 "memcpy (lib.so)"
             ]
         );
-        assert_eq!(a.native_incomplete, 0);
+        assert_eq!(incomplete, 0);
     }
 
     #[test]
     fn a_broken_native_walk_keeps_the_marker_and_says_so() {
-        let mut p = Profile::default();
-        let opts = AssemblyOptions {
-            native_stacks: true,
-            ..Default::default()
-        };
-        let mut a = Assembler::new(opts, &mut p);
-        let nat = a.native_marker();
-        let (main, cb) = (py(&mut p, "main", 1), py(&mut p, "callback", 2));
         let st = NativeStack {
             segments: vec![vec![native("ffi_call")]],
             evals: 0,
             complete: false,
         };
-        let s = a.assemble(
-            &mut p,
-            SAMPLE_ON_CPU,
-            &mut vec![cb, nat, main],
-            Some(&st),
-            &[],
-        );
+        let (labels, incomplete) = callback_through_c(&st);
         assert_eq!(
-            labels(&p, s),
+            labels,
             [
                 "main (app.py:1)",
                 "<native>",
@@ -433,7 +426,7 @@ mod tests {
                 "ffi_call (lib.so)"
             ]
         );
-        assert_eq!(a.native_incomplete, 1);
+        assert_eq!(incomplete, 1);
     }
 
     fn key(pid: u32, tid: u32, stack: StackId) -> StackKey {

@@ -5,6 +5,7 @@ use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, S
 use aya::programs::{BtfTracePoint, PerfEvent};
 use aya::util::online_cpus;
 use aya::{Btf, Ebpf, EbpfLoader};
+use aya_log::EbpfLogger;
 use tachyon_common::{counter, Config, ProcInfo, PyOffsets, MAX_VERSION_SLOTS};
 
 use crate::python::layout::{version_slot, LAYOUTS};
@@ -31,6 +32,8 @@ pub enum BpfError {
     },
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
+    #[error("kernel-side logging (--debug-ebpf): {0}")]
+    Log(#[source] aya_log::Error),
     #[error("cannot read the kernel's BTF: {0}")]
     Btf(#[source] aya::BtfError),
     #[error("cannot list online CPUs: {0}")]
@@ -54,14 +57,34 @@ pub struct Sampler {
     events: Option<RingBuf<MapData>>,
     /// Number of CPUs the perf program is attached on.
     pub cpus: usize,
+    /// The kernel side's log records (`--debug-ebpf`).
+    logger: Option<EbpfLogger<&'static dyn log::Log>>,
 }
+
+/// `AYA_LOG_LEVEL` of the eBPF object: 0 turns every log statement off
+/// (the verifier then drops them); 4 is `debug`.
+const LOG_OFF: u8 = 0;
+const LOG_DEBUG: u8 = 4;
 
 impl Sampler {
     /// Loads the programs, writes the offset tables and configuration, and
     /// attaches the sampler on every online CPU at `rate_hz` (and, with
     /// `off_cpu`, the context-switch tracepoint of wall mode).
-    pub fn start(config: Config, rate_hz: u64, off_cpu: bool) -> Result<Self, BpfError> {
-        let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+    pub fn start(
+        config: Config,
+        rate_hz: u64,
+        off_cpu: bool,
+        debug: bool,
+    ) -> Result<Self, BpfError> {
+        let level = if debug { LOG_DEBUG } else { LOG_OFF };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("AYA_LOG_LEVEL", &level, true)
+            .load(EBPF_OBJECT)?;
+        let logger = if debug {
+            Some(EbpfLogger::init(&mut ebpf).map_err(BpfError::Log)?)
+        } else {
+            None
+        };
 
         let mut offsets: Array<_, PyOffsets> = Array::try_from(
             ebpf.take_map("PY_OFFSETS")
@@ -138,6 +161,7 @@ impl Sampler {
             counters,
             events: Some(events),
             cpus: cpus.len(),
+            logger,
         })
     }
 
@@ -149,6 +173,11 @@ impl Sampler {
     /// Stops sampling a process (it is fine if it was not tracked).
     pub fn untrack(&mut self, pid: u32) {
         let _ = self.procs.remove(&pid);
+    }
+
+    /// The kernel side's log records, taken once (`--debug-ebpf`).
+    pub fn take_logger(&mut self) -> Option<EbpfLogger<&'static dyn log::Log>> {
+        self.logger.take()
     }
 
     /// The ring buffer, taken once by the event loop.

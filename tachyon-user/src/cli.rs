@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::mode::Mode;
-use crate::output::{OutputFormat, SortOrder, WriteOptions};
+use crate::output::{GroupBy, OutputFormat, SortOrder, WriteOptions};
 
 /// System-wide eBPF sampling profiler for CPython 3.8–3.15.
 #[derive(Debug, Parser)]
@@ -17,6 +17,25 @@ use crate::output::{OutputFormat, SortOrder, WriteOptions};
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    /// Stop after this many seconds (default: until Ctrl-C, or until every
+    /// --pid process has exited).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// A subcommand instead of a profiling run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to sample and how (a run and the agent share these).
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
     /// Profile every Python process on the machine, including those started
     /// during the run (containers included).
     #[arg(long, conflicts_with = "pid")]
@@ -30,21 +49,9 @@ pub struct Cli {
     #[arg(long)]
     pub subprocesses: bool,
 
-    /// Stop after this many seconds (default: until Ctrl-C, or until every
-    /// --pid process has exited).
-    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-
     /// Samples per second on each CPU: `99`, `1000`, `10k`, `10khz`.
     #[arg(short, long, default_value = "100", value_parser = parse_rate)]
     pub rate: u64,
-
-    #[command(flatten)]
-    pub out: OutputArgs,
-
-    /// A subcommand instead of a profiling run.
-    #[command(subcommand)]
-    pub command: Option<Command>,
 
     /// What time to show: wall (on-CPU plus off-CPU time, the default), cpu
     /// (on-CPU only), gil (threads holding the GIL), exception (threads
@@ -65,6 +72,31 @@ pub struct Cli {
     /// frame pointers; where a binary has none, the stack says so.
     #[arg(long)]
     pub native: bool,
+
+    /// Profile only the Python processes of this container (name, id or id
+    /// prefix); repeatable, combinable with --all-python (implied without
+    /// --pid). Processes that start in it later are picked up.
+    #[arg(long, value_name = "NAME|ID")]
+    pub container: Vec<String>,
+
+    /// Profile only the Python processes in this cgroup or below it (e.g.
+    /// `/docker`, `/kubepods/burstable/pod<uid>`); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Vec<String>,
+
+    /// Start even when no process matches --container or --cgroup yet.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Docker's data root, where container names and images are read.
+    #[arg(long, value_name = "DIR", default_value = crate::container::DEFAULT_DOCKER_ROOT)]
+    pub docker_root: PathBuf,
+
+    /// Stream the kernel side's diagnostics to stderr: why a thread had no
+    /// Python state, where a stack walk stopped, lost samples (also on with
+    /// `RUST_LOG=tachyon_ebpf=debug`). Off, they cost nothing.
+    #[arg(long)]
+    pub debug_ebpf: bool,
 }
 
 /// Subcommands.
@@ -73,6 +105,33 @@ pub enum Command {
     /// Write a recording (made with `-o FILE.tbr`) in any output format,
     /// exactly as the run would have written it.
     Replay(ReplayArgs),
+    /// Run until stopped, cutting the profile into windows: one pprof file
+    /// per window in --output-dir (the fleet agent).
+    Agent(AgentArgs),
+}
+
+/// `tachyon-bpf agent --output-dir DIR [OPTIONS]`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    /// Length of a window, e.g. `15`, `15s`, `500ms`, `2m`.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Write each window here as `tachyon-<UTC start>.pb.gz` (pprof).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+
+    /// Keep only the newest N window files in --output-dir.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+
+    /// Stop after this long (default: until SIGINT, SIGTERM or SIGHUP; the
+    /// open window is written either way).
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// `tachyon-bpf replay FILE [OPTIONS]`.
@@ -120,6 +179,13 @@ pub struct OutputArgs {
     /// Rows of the text table (default: 15; 0 for all).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+
+    /// Frames above each stack in folded stacks and flame graphs:
+    /// `container` (a container frame above the process frame of each
+    /// process that ran in one), `process`, or `none` (merge all
+    /// processes); `auto` is `container` when any process ran in one.
+    #[arg(long, value_enum, value_name = "BY", default_value_t = GroupBy::Auto)]
+    pub group_by: GroupBy,
 }
 
 impl OutputArgs {
@@ -141,6 +207,7 @@ impl OutputArgs {
             title: None,
             sort: self.sort,
             limit: self.limit,
+            group_by: self.group_by,
         }
     }
 }
@@ -166,13 +233,25 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
 
 /// Parses seconds, fractional allowed.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
+    let t = s.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = number
         .trim()
-        .trim_end_matches('s')
         .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(v > 0.0 && v.is_finite()) {
-        return Err(format!("duration {s} must be a positive number of seconds"));
+        .map_err(|_| format!("`{s}` is not a duration (seconds, or with ms, s, m or h)"))?;
+    let v = v * scale;
+    if !(v > 0.0 && v.is_finite() && v < 1e9) {
+        return Err(format!("duration {s} must be positive"));
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -180,6 +259,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-3s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
 
     #[test]
     fn rates_parse() {
@@ -195,11 +286,39 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
+    fn plain_seconds_parse() {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn agent_subcommand() {
+        let cli = Cli::parse_from([
+            "tachyon-bpf",
+            "agent",
+            "--all-python",
+            "--interval",
+            "2s",
+            "--output-dir",
+            "/tmp/w",
+            "--keep",
+            "5",
+            "--container",
+            "web",
+        ]);
+        let Some(Command::Agent(a)) = cli.command else {
+            panic!("no agent subcommand");
+        };
+        assert!(a.sampling.all_python);
+        assert_eq!(a.sampling.container, ["web"]);
+        assert_eq!(a.interval, Duration::from_secs(2));
+        assert_eq!((a.output_dir, a.keep), (PathBuf::from("/tmp/w"), Some(5)));
+        assert!(
+            Cli::try_parse_from(["tachyon-bpf", "agent", "--all-python"]).is_err(),
+            "needs --output-dir"
+        );
     }
 
     #[test]
@@ -284,7 +403,7 @@ mod tests {
         // The top-level flags work as before, with no subcommand.
         let cli = Cli::parse_from(["tachyon-bpf", "--pid", "1", "-o", "x.svg", "--threads"]);
         assert!(cli.command.is_none());
-        assert_eq!(cli.pid, vec![1]);
+        assert_eq!(cli.sampling.pid, vec![1]);
         assert_eq!(cli.out.output_format(), OutputFormat::Flamegraph);
 
         let cli = Cli::parse_from([

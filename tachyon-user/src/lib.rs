@@ -5,6 +5,7 @@
 pub mod assembly;
 pub mod bpf;
 pub mod cli;
+pub mod container;
 pub mod filecache;
 pub mod kallsyms;
 pub mod kernel;
@@ -16,6 +17,8 @@ pub mod profile;
 pub mod python;
 pub mod record;
 pub mod session;
+pub mod sink;
+pub mod states;
 pub mod summary;
 pub mod symbolize;
 pub mod tracker;

@@ -3,24 +3,39 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tachyon::cli::{Cli, Command, ReplayArgs};
+use tachyon::cli::{Cli, Command, ReplayArgs, SamplingArgs};
+use tachyon::container::PlaceFilter;
 use tachyon::output::{
     diff_writer_for, read_recording, write_atomically, writer_for, BaselineError, DiffBaseline,
     OutputFormat, ProfileWriter, WriteOptions,
 };
 use tachyon::profile::Profile;
-use tachyon::session::{self, SessionOptions, Targets};
+use tachyon::session::{self, SessionOptions, Summary, Targets, Windows};
+
+mod agent;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    let mut cli = Cli::parse();
+    let sampling = match &mut cli.command {
+        Some(Command::Agent(a)) => &mut a.sampling,
+        _ => &mut cli.sampling,
+    };
+    let default_filter = if sampling.debug_ebpf {
+        "warn,tachyon_ebpf=debug"
+    } else {
+        "warn"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
         .format_timestamp(None)
         .init();
-    let mut cli = Cli::parse();
+    sampling.debug_ebpf |= log::log_enabled!(target: "tachyon_ebpf", log::Level::Debug);
     let result = match cli.command.take() {
         Some(Command::Replay(args)) => replay(args),
+        Some(Command::Agent(args)) => agent::run(args),
         None => run(cli),
     };
     match result {
@@ -32,35 +47,64 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let targets = if cli.all_python {
+/// The session options the sampling flags ask for.
+fn session_options(
+    s: &SamplingArgs,
+    duration: Option<Duration>,
+    keep_timeline: bool,
+) -> Result<SessionOptions> {
+    let filters: Vec<PlaceFilter> = s
+        .container
+        .iter()
+        .map(|c| PlaceFilter::Container(c.clone()))
+        .chain(s.cgroup.iter().map(|c| PlaceFilter::Cgroup(c.clone())))
+        .collect();
+    let targets = if s.all_python || (s.pid.is_empty() && !filters.is_empty()) {
         Targets::AllPython
-    } else if !cli.pid.is_empty() {
-        Targets::Pids(cli.pid.clone())
+    } else if !s.pid.is_empty() {
+        Targets::Pids(s.pid.clone())
     } else {
-        bail!("nothing to profile: give --all-python or --pid PID");
+        bail!(
+            "nothing to profile: give --all-python, --pid PID, --container NAME or --cgroup PATH"
+        );
     };
-    let baseline = load_baseline(cli.out.diff_baseline.as_deref(), cli.out.output_format())?;
-    let opts = SessionOptions {
+    Ok(SessionOptions {
         targets,
-        rate_hz: cli.rate,
-        duration: cli.duration,
-        follow_children: cli.subprocesses,
-        keep_timeline: cli.out.output_format().needs_timeline(),
-        mode: cli.mode,
-        kernel_stacks: cli.kernel,
-        show_gc: !cli.no_gc,
-        native_stacks: cli.native,
-    };
+        rate_hz: s.rate,
+        duration,
+        follow_children: s.subprocesses,
+        keep_timeline,
+        mode: s.mode,
+        kernel_stacks: s.kernel,
+        show_gc: !s.no_gc,
+        native_stacks: s.native,
+        debug_ebpf: s.debug_ebpf,
+        filters,
+        wait: s.wait,
+        docker_root: s.docker_root.clone(),
+    })
+}
+
+/// Runs a session on a single-threaded runtime until it stops.
+fn sample(opts: SessionOptions, windows: Option<Windows>) -> Result<(Profile, Summary)> {
     let ready = session::preflight(&opts)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (profile, summary) =
-        rt.block_on(async { session::run(opts, ready, shutdown_signal()).await })?;
-    eprintln!("{summary}");
+    Ok(rt.block_on(async { session::run(opts, ready, shutdown_signal(), windows).await })?)
+}
+
+fn run(cli: Cli) -> Result<()> {
     let out = &cli.out;
+    let baseline = load_baseline(out.diff_baseline.as_deref(), out.output_format())?;
+    let opts = session_options(
+        &cli.sampling,
+        cli.duration,
+        out.output_format().needs_timeline(),
+    )?;
+    let (profile, summary) = sample(opts, None)?;
+    eprintln!("{summary}");
     emit(
         &profile,
         out.output_format(),

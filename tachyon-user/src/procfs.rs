@@ -4,8 +4,10 @@
 //! Nothing here knows CPython. Every file is owned by the profiled process
 //! and so is hostile input: reads are bounded, parsing never panics.
 
+use std::fs::File;
 use std::io::Read;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 /// Most bytes read from one small `/proc` file (`comm`, `status`, `stat`,
 /// `cmdline`).
@@ -54,19 +56,41 @@ impl Mapping {
     }
 }
 
+/// Opens a file without following a symlink as its last component.
+pub(crate) fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// Up to `limit` bytes of `file`, and whether there was more.
+pub(crate) fn read_limited(file: File, limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut buf = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    let truncated = buf.len() as u64 > limit;
+    buf.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((buf, truncated))
+}
+
+/// A text file of at most `limit` bytes; when cut short, the last (partial)
+/// line is dropped.
+pub(crate) fn read_text(path: &Path, limit: u64) -> Option<String> {
+    let (mut bytes, truncated) = read_limited(open_no_follow(path).ok()?, limit).ok()?;
+    if truncated {
+        let end = bytes.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+        bytes.truncate(end);
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Reads a `/proc` file, at most `limit` bytes.
 fn read_bounded(path: &str, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit)
-        .read_to_end(&mut buf)?;
-    Ok(buf)
+    Ok(read_limited(open_no_follow(Path::new(path))?, limit)?.0)
 }
 
 fn read_small(path: &str) -> Option<String> {
-    read_bounded(path, SMALL_FILE_LIMIT)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+    read_text(Path::new(path), SMALL_FILE_LIMIT)
 }
 
 /// The process's mappings. `NotFound` when it does not exist.

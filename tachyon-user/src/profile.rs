@@ -88,6 +88,51 @@ pub struct ProcessInfo {
     pub cmdline: String,
     /// Threads seen, by tid.
     pub threads: BTreeMap<u32, ThreadInfo>,
+    /// Where it runs: cgroup, container, pid in its own namespace.
+    pub place: ProcessPlace,
+}
+
+/// Where a process runs. Empty strings and 0 mean unknown or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessPlace {
+    /// The cgroup path (`/docker/<id>`, `/system.slice/x.service`, `/`).
+    pub cgroup: String,
+    /// Full container id (64 hex digits; a unit name for a systemd service).
+    pub container_id: String,
+    /// The container's name, from its runtime (empty when unknown).
+    pub container_name: String,
+    /// The container's image, from its runtime (empty when unknown).
+    pub image: String,
+    /// Kubernetes pod uid.
+    pub pod_uid: String,
+    /// The pid inside the process's own pid namespace.
+    pub ns_pid: u32,
+}
+
+impl ProcessPlace {
+    pub fn in_container(&self) -> bool {
+        !self.container_id.is_empty()
+    }
+
+    /// The first 12 characters of a hex id (a unit name stays whole).
+    pub fn short_id(&self) -> &str {
+        let id = &self.container_id;
+        if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            &id[..12]
+        } else {
+            id
+        }
+    }
+
+    /// The root frame of a container's stacks: `container web (0123456789ab)`,
+    /// or `container 0123456789ab` without a name.
+    pub fn container_label(&self) -> String {
+        if self.container_name.is_empty() || self.container_name == self.short_id() {
+            format!("container {}", self.short_id())
+        } else {
+            format!("container {} ({})", self.container_name, self.short_id())
+        }
+    }
 }
 
 /// A thread seen during the run.
@@ -203,6 +248,11 @@ impl ProcessSlots {
     /// The key samples of `pid` go under now.
     pub fn key(&self, pid: u32) -> u32 {
         self.current.get(&pid).map_or(pid, |&(_, k)| k)
+    }
+
+    /// The keys of the processes tracked now.
+    pub fn current_keys(&self) -> std::collections::HashSet<u32> {
+        self.current.values().map(|&(_, k)| k).collect()
     }
 
     /// The process of that identity is gone.
@@ -406,6 +456,17 @@ impl Profile {
                 .collect()
         });
         w
+    }
+
+    /// The process label with its container in front, when it ran in one:
+    /// `container web (0123456789ab) python3.12 (pid 4242)`.
+    pub fn owner_label(&self, key: u32) -> String {
+        match self.processes.get(&key).map(|p| &p.place) {
+            Some(place) if place.in_container() => {
+                format!("{} {}", place.container_label(), self.process_label(key))
+            }
+            _ => self.process_label(key),
+        }
     }
 
     /// The thread frame label: `thread NAME (tid 4243)`.

@@ -7,10 +7,11 @@
 //! module only carries the tracker's decisions out and runs the loop.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aya::maps::{MapData, RingBuf};
-use rustc_hash::FxHashMap as HashMap;
+use aya_log::EbpfLogger;
 use tachyon_common::{counter, Config, ProcInfo, SampleHeader, SAMPLE_OFF_CPU};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -18,19 +19,23 @@ use tokio::sync::mpsc;
 
 use crate::assembly::{Assembler, AssemblyOptions, OffCpuBook};
 use crate::bpf::{BpfError, Sampler};
+use crate::container::{PlaceCache, PlaceFilter, DEFAULT_CACHE_CAPACITY};
 use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
 use crate::native::{native_stack, NativeSymbols};
 use crate::procfs;
-use crate::profile::{FrameId, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample};
+use crate::profile::{
+    FrameId, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
+};
 use crate::python::layout::version_slot;
 use crate::python::process::{InspectError, Inspector, PythonProcess};
 use crate::record::{decode, FrameIter, Record};
+use crate::states::ProcessStates;
 pub use crate::summary::Summary;
 use crate::symbolize::ProcessSymbols;
 pub use crate::tracker::Targets;
-use crate::tracker::{Action, ProcessKey, Tracker};
+use crate::tracker::{Action, ProcessKey, SystemHost, Tracker};
 
 /// What the user asked for.
 #[derive(Clone, Debug)]
@@ -47,6 +52,14 @@ pub struct SessionOptions {
     pub show_gc: bool,
     /// Append native (C) frames above the Python leaf, from frame pointers.
     pub native_stacks: bool,
+    /// Stream the kernel side's diagnostics (`--debug-ebpf`).
+    pub debug_ebpf: bool,
+    /// `--container` / `--cgroup`: profile only processes running there.
+    pub filters: Vec<PlaceFilter>,
+    /// Start even if no container or cgroup matches a filter yet (`--wait`).
+    pub wait: bool,
+    /// Docker's data root, for container names and images.
+    pub docker_root: PathBuf,
 }
 
 /// Why a run could not start.
@@ -60,6 +73,26 @@ pub enum SessionError {
     Inspect(#[from] InspectError),
     #[error("ring buffer: {0}")]
     Ring(std::io::Error),
+    #[error("{0} matches nothing running now (give --wait to start anyway and pick it up when it appears)")]
+    NothingMatches(PlaceFilter),
+}
+
+/// Continuous mode: every `interval` the window that ends goes to `sink`
+/// (and the last one when the run stops).
+pub struct Windows {
+    pub interval: Duration,
+    pub sink: Box<dyn FnMut(Profile, WindowStats)>,
+}
+
+/// What one window held and lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    pub samples: u64,
+    pub processes: usize,
+    /// Samples the ring buffer could not take during the window.
+    pub lost: u64,
+    /// Ticks of threads without Python state during the window.
+    pub no_thread_state: u64,
 }
 
 /// How long the state of a process that exited is kept for its samples
@@ -79,13 +112,11 @@ fn monotonic_ns() -> u64 {
 struct Engine {
     opts: SessionOptions,
     sampler: Sampler,
-    host: Inspector,
+    host: SystemHost,
     tracker: Tracker,
     /// Symbol state of each profiled pid (and of exited ones until their
     /// last samples are in).
-    symbols: HashMap<u32, ProcessSymbols>,
-    /// Exited processes whose state goes at the given time.
-    retiring: Vec<(Instant, ProcessKey)>,
+    symbols: ProcessStates<ProcessSymbols>,
     profile: Profile,
     /// The key of each tracked process in the profile (its pid, unless the
     /// pid was reused).
@@ -104,6 +135,21 @@ struct Engine {
     freed_failures: u64,
     freed_evictions: u64,
     processes_freed: u64,
+    /// Kernel counters at the end of the previous window.
+    window_counters: [u64; counter::COUNT as usize],
+    windowed: WindowTotals,
+}
+
+/// What closed windows held, for the summary of a continuous run.
+#[derive(Default)]
+struct WindowTotals {
+    used: bool,
+    samples: u64,
+    processes: usize,
+    threads: usize,
+    /// Keys (and threads) counted already, of processes still running.
+    seen: std::collections::HashSet<u32>,
+    seen_threads: std::collections::HashSet<(u32, u32)>,
 }
 
 impl Engine {
@@ -137,12 +183,15 @@ impl Engine {
         let start_ktime = monotonic_ns();
         Self {
             period_ns: 1_000_000_000 / opts.rate_hz.max(1),
-            tracker: Tracker::new(opts.targets.clone(), opts.follow_children),
+            tracker: Tracker::with_filters(
+                opts.targets.clone(),
+                opts.follow_children,
+                opts.filters.clone(),
+            ),
+            host: SystemHost::new(&opts.docker_root),
             opts,
             sampler,
-            host: Inspector::new(),
-            symbols: HashMap::default(),
-            retiring: Vec::new(),
+            symbols: ProcessStates::new(RETIRE_AFTER),
             profile,
             slots: ProcessSlots::default(),
             assembler,
@@ -155,6 +204,8 @@ impl Engine {
             freed_failures: 0,
             freed_evictions: 0,
             processes_freed: 0,
+            window_counters: [0; counter::COUNT as usize],
+            windowed: WindowTotals::default(),
         }
     }
 
@@ -175,7 +226,11 @@ impl Engine {
     fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Track { key, process } => self.track(key, process),
+                Action::Track {
+                    key,
+                    process,
+                    place,
+                } => self.track(key, *process, *place),
                 Action::Untrack(key) => self.untrack(key),
                 Action::Retry {
                     pid,
@@ -193,7 +248,7 @@ impl Engine {
         }
     }
 
-    fn track(&mut self, key: ProcessKey, proc: PythonProcess) {
+    fn track(&mut self, key: ProcessKey, proc: PythonProcess, place: ProcessPlace) {
         let pid = key.pid;
         let info = ProcInfo {
             runtime_addr: proc.runtime_addr,
@@ -211,9 +266,9 @@ impl Engine {
         entry.name = proc.comm.clone();
         entry.version = proc.version.clone();
         entry.cmdline = procfs::cmdline(pid);
+        entry.place = place;
         log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
-        self.retiring.retain(|(_, k)| k.pid != pid);
-        if let Some(old) = self.symbols.insert(pid, ProcessSymbols::new(proc)) {
+        if let Some((_, old)) = self.symbols.insert(key, ProcessSymbols::new(proc)) {
             self.free(old);
         }
     }
@@ -225,7 +280,7 @@ impl Engine {
         for s in self.off_cpu.forget_process(slot, monotonic_ns()) {
             self.profile.add_sample(s);
         }
-        self.retiring.push((Instant::now() + RETIRE_AFTER, key));
+        self.symbols.retire(key, Instant::now());
     }
 
     fn free(&mut self, s: ProcessSymbols) {
@@ -237,17 +292,8 @@ impl Engine {
     /// Frees the state of processes whose last samples are in; forgets
     /// followed processes that are gone.
     fn housekeeping(&mut self) {
-        let now = Instant::now();
-        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
-            .into_iter()
-            .partition(|(at, _)| *at <= now);
-        self.retiring = keep;
-        for (_, key) in due {
-            if self.tracker.key_of(key.pid).is_none() {
-                if let Some(s) = self.symbols.remove(&key.pid) {
-                    self.free(s);
-                }
-            }
+        for (key, s) in self.symbols.expire(Instant::now()) {
+            self.free(s);
             self.slots.release(key.pid, key.start_time);
         }
         self.tracker.prune(&self.host);
@@ -263,7 +309,7 @@ impl Engine {
         if !self.opts.mode.keeps(header.flags) {
             return;
         }
-        let Some(sym) = self.symbols.get_mut(&header.pid) else {
+        let Some(sym) = self.symbols.get_mut(header.pid) else {
             return;
         };
         let mut ids = std::mem::take(&mut self.ids);
@@ -346,20 +392,69 @@ impl Engine {
         true
     }
 
+    /// Hands the window that ends now to `sink` and starts the next one;
+    /// processes that are gone leave the live profile.
+    fn close_window(&mut self, windows: &mut Windows) {
+        let now_ns = monotonic_ns().saturating_sub(self.start_ktime);
+        let w = self.profile.take_window(now_ns);
+        let counters = self.sampler.counters();
+        let delta = |i: u32, last: &mut [u64; counter::COUNT as usize]| {
+            let d = counters[i as usize].saturating_sub(last[i as usize]);
+            last[i as usize] = counters[i as usize];
+            d
+        };
+        let stats = WindowStats {
+            samples: w.total_samples(),
+            processes: w.processes.len(),
+            lost: delta(counter::LOST, &mut self.window_counters),
+            no_thread_state: delta(counter::NO_TSTATE, &mut self.window_counters),
+        };
+        // Totals over all windows, for the summary; what is remembered to
+        // count each process and thread once stays as small as what runs.
+        self.windowed.used = true;
+        self.windowed.samples += stats.samples;
+        for (&k, p) in &w.processes {
+            if self.windowed.seen.insert(k) {
+                self.windowed.processes += 1;
+            }
+            for &tid in p.threads.keys() {
+                if self.windowed.seen_threads.insert((k, tid)) {
+                    self.windowed.threads += 1;
+                }
+            }
+        }
+        let live = self.slots.current_keys();
+        self.profile.processes.retain(|k, _| live.contains(k));
+        self.windowed.seen.retain(|k| live.contains(k));
+        self.windowed.seen_threads.retain(|(k, _)| live.contains(k));
+        (windows.sink)(w, stats);
+    }
+
     /// Closes the profile: threads still off CPU weigh the time until now,
     /// the counters go into the summary.
-    fn finish(mut self, duration: Duration) -> (Profile, Summary) {
+    /// Threads still off CPU weigh the time until now.
+    fn flush_off_cpu(&mut self) {
         for s in self.off_cpu.drain(monotonic_ns()) {
             self.profile.add_sample(s);
         }
+    }
+
+    fn finish(mut self, duration: Duration) -> (Profile, Summary) {
+        self.flush_off_cpu();
         let counters = self.sampler.counters();
         self.profile.meta.duration_ns = duration.as_nanos() as u64;
         let live = self.profile.processes.values();
         let summary = Summary {
             duration,
-            processes: live.clone().filter(|p| !p.threads.is_empty()).count(),
-            threads: live.map(|p| p.threads.len()).sum(),
-            samples: self.profile.total_samples(),
+            processes: match self.windowed.used {
+                true => self.windowed.processes,
+                false => live.clone().filter(|p| !p.threads.is_empty()).count(),
+            },
+            threads: match self.windowed.used {
+                true => self.windowed.threads,
+                false => live.map(|p| p.threads.len()).sum(),
+            },
+            samples: self.windowed.samples + self.profile.total_samples(),
             lost: counters[counter::LOST as usize],
             truncated: counters[counter::TRUNCATED as usize],
             unsymbolized: self.freed_failures
@@ -371,7 +466,7 @@ impl Engine {
             processes_freed: self.processes_freed,
             cache_evictions: self.freed_evictions
                 + self.symbols.values().map(|s| s.evictions).sum::<u64>()
-                + self.host.evictions()
+                + self.host.inspector.evictions()
                 + self.native.evictions(),
         };
         // Processes that never produced a sample are not part of the profile.
@@ -401,7 +496,32 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
             initial.push(inspector.inspect(pid)?);
         }
     }
+    if !opts.wait {
+        check_filters(&opts.filters, &opts.docker_root)?;
+    }
     Ok(Preflight { initial, kernel })
+}
+
+/// Fails when a filter matches no process running now (a misspelt
+/// container name should not start an empty profile).
+fn check_filters(
+    filters: &[PlaceFilter],
+    docker_root: &std::path::Path,
+) -> Result<(), SessionError> {
+    if filters.is_empty() {
+        return Ok(());
+    }
+    let mut cache = PlaceCache::new(docker_root, DEFAULT_CACHE_CAPACITY);
+    let places: Vec<ProcessPlace> = procfs::all_pids()
+        .into_iter()
+        .map(|pid| cache.place_of(pid).to_profile())
+        .collect();
+    for f in filters {
+        if !places.iter().any(|p| f.matches(p)) {
+            return Err(SessionError::NothingMatches(f.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Loads and attaches the kernel side for `opts`.
@@ -417,15 +537,24 @@ fn start_sampler(opts: &SessionOptions, k: &kernel::KernelLayout) -> Result<Samp
         _pad: 0,
     };
     log::debug!("kernel config: {config:?}");
-    Sampler::start(config, opts.rate_hz, opts.mode.needs_off_cpu())
+    Sampler::start(
+        config,
+        opts.rate_hz,
+        opts.mode.needs_off_cpu(),
+        opts.debug_ebpf,
+    )
 }
 
 /// Runs a session until the duration ends, `stop` completes, or every
 /// requested process has exited. Returns the profile and the summary.
+///
+/// With `windows`, the profile is cut into windows as it goes; the last one
+/// is handed over when the run stops, and the profile returned is empty.
 pub async fn run(
     opts: SessionOptions,
     ready: Preflight,
     stop: impl Future<Output = ()>,
+    mut windows: Option<Windows>,
 ) -> Result<(Profile, Summary), SessionError> {
     // Kernel frames (and the off-CPU `lock` reason drawn from them) exist
     // only with --kernel.
@@ -436,6 +565,7 @@ pub async fn run(
     let started = Instant::now();
     let mut sampler = start_sampler(&opts, &ready.kernel)?;
     let mut ring = ring_of(&mut sampler)?;
+    let mut kernel_logs = KernelLogs::new(sampler.take_logger())?;
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel();
     let mut engine = Engine::new(opts, sampler, kallsyms, retry_tx);
     engine.start(ready.initial);
@@ -451,6 +581,11 @@ pub async fn run(
     };
     tokio::pin!(until_deadline, stop);
     let mut check = tokio::time::interval(Duration::from_millis(100));
+    let window_every = windows
+        .as_ref()
+        .map_or(Duration::from_secs(3600), |w| w.interval);
+    let mut window =
+        tokio::time::interval_at(tokio::time::Instant::now() + window_every, window_every);
     // Samples do not wake us up (see the kernel side): drain on a timer.
     let mut drain = tokio::time::interval(Duration::from_millis(4));
     drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -463,6 +598,12 @@ pub async fn run(
                 }
             }
             _ = drain.tick() => { engine.drain(ring.get_mut()); }
+            _ = kernel_logs.ready() => {}
+            _ = window.tick(), if windows.is_some() => {
+                if let Some(w) = windows.as_mut() {
+                    engine.close_window(w);
+                }
+            }
             Some((pid, attempt)) = retry_rx.recv() => {
                 let actions = engine.tracker.inspect(&mut engine.host, pid, attempt);
                 engine.apply(actions);
@@ -479,7 +620,49 @@ pub async fn run(
     }
     // Whatever the kernel wrote before we stopped still counts.
     while engine.drain(ring.get_mut()) {}
+    kernel_logs.flush();
+    if let Some(w) = windows.as_mut() {
+        engine.flush_off_cpu();
+        engine.close_window(w);
+    }
     Ok(engine.finish(started.elapsed()))
+}
+
+/// The kernel side's log records (`--debug-ebpf`), forwarded to the `log`
+/// crate (target `tachyon_ebpf`) as they come.
+struct KernelLogs(Option<AsyncFd<EbpfLogger<&'static dyn log::Log>>>);
+
+impl KernelLogs {
+    fn new(logger: Option<EbpfLogger<&'static dyn log::Log>>) -> Result<Self, SessionError> {
+        let Some(logger) = logger else {
+            return Ok(Self(None));
+        };
+        // SAFETY: the logger owns its ring buffer's map fd; the AsyncFd owns
+        // the logger, so the fd stays open and unchanged while registered.
+        let fd = unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
+            .map_err(|e| SessionError::Ring(e.into()))?;
+        Ok(Self(Some(fd)))
+    }
+
+    /// Completes after forwarding what was ready; never without a logger.
+    async fn ready(&mut self) {
+        match self.0.as_mut() {
+            Some(fd) => {
+                if let Ok(mut guard) = fd.readable_mut().await {
+                    guard.get_inner_mut().flush();
+                    guard.clear_ready();
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Forwards whatever is left at the end of the run.
+    fn flush(&mut self) {
+        if let Some(fd) = self.0.as_mut() {
+            fd.get_mut().flush();
+        }
+    }
 }
 
 /// The ring buffer, registered with the runtime.

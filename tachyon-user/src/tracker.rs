@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use crate::container::{PlaceCache, PlaceFilter, DEFAULT_CACHE_CAPACITY};
 use crate::procfs;
+use crate::profile::ProcessPlace;
 use crate::python::process::{InspectError, Inspector, PythonProcess};
 
 /// Which processes to profile.
@@ -39,18 +41,38 @@ pub trait Host {
     fn start_time(&self, pid: u32) -> Option<u64>;
     /// The short name of `pid`.
     fn comm(&self, pid: u32) -> String;
+    /// Where `pid` runs (cgroup, container).
+    fn place(&mut self, pid: u32) -> ProcessPlace;
 }
 
-/// The real machine: `/proc` and ELF inspection.
-impl Host for Inspector {
+/// The real machine: `/proc`, ELF inspection, container runtimes' metadata.
+pub struct SystemHost {
+    pub inspector: Inspector,
+    pub places: PlaceCache,
+}
+
+impl SystemHost {
+    /// With Docker's data root at `docker_root`.
+    pub fn new(docker_root: &std::path::Path) -> Self {
+        Self {
+            inspector: Inspector::new(),
+            places: PlaceCache::new(docker_root, DEFAULT_CACHE_CAPACITY),
+        }
+    }
+}
+
+impl Host for SystemHost {
     fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError> {
-        Inspector::inspect(self, pid)
+        self.inspector.inspect(pid)
     }
     fn start_time(&self, pid: u32) -> Option<u64> {
         procfs::stat(pid).map(|s| s.start_time)
     }
     fn comm(&self, pid: u32) -> String {
         procfs::comm(pid)
+    }
+    fn place(&mut self, pid: u32) -> ProcessPlace {
+        self.places.place_of(pid).to_profile()
     }
 }
 
@@ -60,7 +82,8 @@ pub enum Action {
     /// Start profiling this process (new state: a reused pid starts over).
     Track {
         key: ProcessKey,
-        process: PythonProcess,
+        process: Box<PythonProcess>,
+        place: Box<ProcessPlace>,
     },
     /// Stop profiling this process and, once its last samples are in,
     /// drop everything kept for it.
@@ -89,14 +112,27 @@ pub struct Tracker {
     /// their descendants, Python or not yet (a shell that will exec
     /// Python), by identity.
     followed: HashSet<ProcessKey>,
+    /// `--container` / `--cgroup`: processes found by discovery are
+    /// profiled only where one of these matches (none: everywhere).
+    filters: Vec<PlaceFilter>,
     live: HashMap<u32, (ProcessKey, PythonProcess)>,
 }
 
 impl Tracker {
     pub fn new(targets: Targets, follow_children: bool) -> Self {
+        Self::with_filters(targets, follow_children, Vec::new())
+    }
+
+    /// Discovered processes are profiled only where a filter matches.
+    pub fn with_filters(
+        targets: Targets,
+        follow_children: bool,
+        filters: Vec<PlaceFilter>,
+    ) -> Self {
         Self {
             targets,
             follow_children,
+            filters,
             followed: HashSet::new(),
             live: HashMap::default(),
         }
@@ -125,7 +161,8 @@ impl Tracker {
                 start_time,
             };
             self.followed.insert(key);
-            self.track(key, process, &mut out);
+            let place = host.place(key.pid);
+            self.track(key, process, place, &mut out);
         }
         if self.wants_all() {
             for &pid in pids {
@@ -174,12 +211,14 @@ impl Tracker {
             comm: host.comm(child),
             ..parent_proc.clone()
         };
+        let place = host.place(child);
         self.track(
             ProcessKey {
                 pid: child,
                 start_time,
             },
             process,
+            place,
             &mut out,
         );
         out
@@ -223,8 +262,14 @@ impl Tracker {
     ) {
         match host.inspect(pid) {
             Ok(process) => {
-                if let Some(start_time) = host.start_time(pid) {
-                    self.track(ProcessKey { pid, start_time }, process, out);
+                let Some(start_time) = host.start_time(pid) else {
+                    return;
+                };
+                let key = ProcessKey { pid, start_time };
+                let place = host.place(pid);
+                let explicit = self.followed.contains(&key);
+                if explicit || self.selects(&place) {
+                    self.track(key, process, place, out);
                 }
             }
             Err(InspectError::NoRuntime { .. }) | Err(InspectError::Binary { .. })
@@ -241,7 +286,18 @@ impl Tracker {
         }
     }
 
-    fn track(&mut self, key: ProcessKey, process: PythonProcess, out: &mut Vec<Action>) {
+    /// Whether the filters select a process at `place`.
+    fn selects(&self, place: &ProcessPlace) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| f.matches(place))
+    }
+
+    fn track(
+        &mut self,
+        key: ProcessKey,
+        process: PythonProcess,
+        place: ProcessPlace,
+        out: &mut Vec<Action>,
+    ) {
         if self.follow_children {
             self.followed.insert(key);
         }
@@ -250,7 +306,11 @@ impl Tracker {
                 out.push(Action::Untrack(old));
             }
         }
-        out.push(Action::Track { key, process });
+        out.push(Action::Track {
+            key,
+            process: Box::new(process),
+            place: Box::new(place),
+        });
     }
 
     /// Processes being profiled now.
@@ -279,6 +339,7 @@ mod tests {
     struct FakeHost {
         procs: HashMap<u32, (u64, Outcome)>,
         inspected: Vec<u32>,
+        places: HashMap<u32, ProcessPlace>,
     }
 
     #[derive(Clone, Copy)]
@@ -333,6 +394,9 @@ mod tests {
         }
         fn comm(&self, pid: u32) -> String {
             format!("comm-{pid}")
+        }
+        fn place(&mut self, pid: u32) -> ProcessPlace {
+            self.places.get(&pid).cloned().unwrap_or_default()
         }
     }
 
@@ -506,5 +570,50 @@ mod tests {
         // A child that is already gone is not tracked.
         all.start(&mut h, vec![], &[70]);
         assert!(all.on_fork(&mut h, 72, 70).is_empty());
+    }
+
+    fn in_container(name: &str) -> ProcessPlace {
+        let id = format!("{:0>64}", name.len());
+        ProcessPlace {
+            cgroup: format!("/docker/{id}"),
+            container_id: id,
+            container_name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn filters_select_discovered_processes_by_place() {
+        let mut h = FakeHost::default();
+        h.put(90, 1, Outcome::Python(12));
+        h.put(91, 1, Outcome::Python(13));
+        h.put(92, 1, Outcome::Python(14));
+        h.places.insert(90, in_container("web"));
+        h.places.insert(91, in_container("db"));
+        let filters = vec![PlaceFilter::Container("web".into())];
+        let mut t = Tracker::with_filters(Targets::AllPython, false, filters);
+        let a = t.start(&mut h, vec![], &[90, 91, 92]);
+        assert_eq!(show(&a), ["+90@1"]);
+        match &a[0] {
+            Action::Track { place, .. } => assert_eq!(place.container_name, "web"),
+            other => panic!("{other:?}"),
+        }
+        // A process that joins the container later is picked up…
+        h.put(93, 2, Outcome::Python(12));
+        h.places.insert(93, in_container("web"));
+        assert_eq!(show(&t.on_exec(&mut h, 93)), ["+93@2"]);
+        // …and one elsewhere is not.
+        h.put(94, 2, Outcome::Python(12));
+        assert!(t.on_exec(&mut h, 94).is_empty());
+        // A cgroup subtree.
+        let mut g = Tracker::with_filters(
+            Targets::AllPython,
+            false,
+            vec![PlaceFilter::Cgroup("/docker".into())],
+        );
+        assert_eq!(
+            show(&g.start(&mut h, vec![], &[90, 91, 92])),
+            ["+90@1", "+91@1"]
+        );
     }
 }

@@ -142,6 +142,8 @@ def main():
         "functions": sorted({st[f.name] for f in p.function}),
         "deepest_stack": [frame(i) for i in deepest.location_id] if deepest else [],
         "labels": {k: sorted(v, key=str) for k, v in labels.items()},
+        "time_nanos": p.time_nanos,
+        "duration_nanos": p.duration_nanos,
         "period": p.period,
         "period_type": f"{st[p.period_type.type]}/{st[p.period_type.unit]}",
     }

@@ -359,3 +359,186 @@ pub fn profile_workload(
         stderr: run.stderr,
     })
 }
+
+// ------------------------------------------------------------------ Docker
+
+/// Docker provisioned by `scripts/provision-docker.sh`, which runs once per
+/// test process: the daemon answers and the images `tachyon-test-py:3.14`
+/// and `tachyon-test-py:3.15` (sid interpreters, workloads in `/w/`) exist.
+#[derive(Clone, Debug)]
+pub struct Docker {
+    /// The client the script found talking to the daemon.
+    pub client: PathBuf,
+}
+
+static DOCKER: std::sync::OnceLock<Result<Docker, String>> = std::sync::OnceLock::new();
+
+/// Containers started by this test process (for unique names).
+static CONTAINERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Docker {
+    /// Provisions Docker (once per test process). `None` when it cannot be
+    /// provisioned outside CI (the test skips); in CI that fails the test.
+    pub fn require() -> Option<Docker> {
+        let provisioned = DOCKER.get_or_init(|| {
+            let script = root().join("scripts/provision-docker.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() {
+                let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(format!(
+                    "Docker and the test images ({} failed with {}):\n{}",
+                    script.display(),
+                    out.status,
+                    tail.join("\n")
+                ));
+            }
+            eprint!("{}", String::from_utf8_lossy(&out.stdout));
+            let client = std::fs::read_to_string(root().join(".cache/docker-client"))
+                .map(|s| PathBuf::from(s.trim()))
+                .unwrap_or_else(|_| PathBuf::from("docker"));
+            Ok(Docker { client })
+        });
+        match provisioned {
+            Ok(d) => Some(d.clone()),
+            Err(e) => {
+                require(false, e);
+                None
+            }
+        }
+    }
+
+    /// `docker args…`; panics with what it printed when it fails. Returns
+    /// its standard output, trimmed.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.client)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.client.display()));
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts `/usr/bin/python<version> /w/<script> args…` in a new
+    /// container of image `tachyon-test-py:<version>` (`version`: `3.14` or
+    /// `3.15`), named `tachyon-e2e-<test pid>-<n>-<tag>`, and waits until the
+    /// workload printed its first line. Removed (`docker rm -f`) on drop.
+    pub fn start(&self, version: &str, tag: &str, script: &str, args: &[&str]) -> Container {
+        let minor: u32 = version
+            .strip_prefix("3.")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("no image for Python {version}"));
+        let name = format!(
+            "tachyon-e2e-{}-{}-{tag}",
+            std::process::id(),
+            CONTAINERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let image = format!("tachyon-test-py:{version}");
+        let python = format!("/usr/bin/python{version}");
+        let script = format!("/w/{script}");
+        let mut run = vec![
+            "run", "-d", "--rm", "--name", &name, &image, &python, &script,
+        ];
+        run.extend_from_slice(args);
+        self.run(&run);
+        // From here on the guard removes it, whatever happens.
+        let mut c = Container {
+            name,
+            id: String::new(),
+            pid: 0,
+            minor,
+            first_line: String::new(),
+            client: self.client.clone(),
+        };
+        let started = wait_for(Duration::from_secs(30), || {
+            c.first_line = c.logs().lines().next().unwrap_or("").to_string();
+            !c.first_line.is_empty()
+        });
+        assert!(
+            started,
+            "container {} ({image} {python} {script}) printed nothing in 30 s: {}",
+            c.name,
+            c.logs()
+        );
+        let inspect = self.run(&["inspect", "-f", "{{.Id}} {{.State.Pid}}", &c.name]);
+        let (id, pid) = inspect
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("docker inspect {}: {inspect}", c.name));
+        c.id = id.to_string();
+        c.pid = pid
+            .parse()
+            .unwrap_or_else(|_| panic!("docker inspect {}: {inspect}", c.name));
+        assert!(
+            c.id.len() == 64 && c.pid > 0,
+            "docker inspect {}: {inspect}",
+            c.name
+        );
+        c
+    }
+}
+
+/// A running container; removed (`docker rm -f`) when dropped.
+pub struct Container {
+    pub name: String,
+    /// The full (64 hex digits) container id.
+    pub id: String,
+    /// The host pid of its main process (the workload).
+    pub pid: u32,
+    /// Python 3.<minor> runs in it.
+    pub minor: u32,
+    /// The first line the workload printed.
+    pub first_line: String,
+    client: PathBuf,
+}
+
+impl Container {
+    /// The 12-digit short id `docker ps` shows.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// The container frame above its processes in folded stacks:
+    /// `container <name> (<short id>)`.
+    pub fn frame(&self) -> String {
+        format!("container {} ({})", self.name, self.short_id())
+    }
+
+    /// The process frame of its main process: `python3.X (pid <host pid>)`.
+    pub fn process_frame(&self) -> String {
+        format!("python3.{} (pid {})", self.minor, self.pid)
+    }
+
+    /// What it printed so far (`docker logs`).
+    pub fn logs(&self) -> String {
+        Command::new(&self.client)
+            .args(["logs", &self.name])
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.client)
+            .args(["rm", "-f", &self.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -210,7 +210,8 @@ fn build_release() -> Result<PathBuf> {
 }
 
 /// Interpreters the tests profile, and the real consumers the output-format
-/// tests check files with (npm speedscope schema, Python protobuf). Returns
+/// tests check files with (npm speedscope schema, Python protobuf, Go's
+/// pprof). Returns
 /// what the interpreter provisioning printed: each interpreter with its
 /// version, and the exact Debian sid package versions used.
 fn provision() -> Result<String> {
@@ -218,6 +219,10 @@ fn provision() -> Result<String> {
     for script in [
         "scripts/install-consumers.sh",
         "scripts/install-consumers-py.sh",
+        "scripts/install-pprof.sh",
+        // Docker (started here when no daemon runs) and the container
+        // test images; `test` stops a daemon it started.
+        "scripts/provision-docker.sh",
     ] {
         run(Command::new("bash").arg(root().join(script)))?;
     }
@@ -251,10 +256,26 @@ fn test(extra: &[String]) -> Result<()> {
     let r = root();
     let bin = build_release()?;
     let pythons = provision()?;
+    let result = checks(&r, &bin, extra);
+    // Stops only a Docker daemon that provisioning started.
+    let _ = run(Command::new("bash")
+        .arg(r.join("scripts/provision-docker.sh"))
+        .arg("--stop"));
+    result?;
+    // Which interpreters (and which sid uploads) this run tested.
+    println!("xtask: interpreters tested:");
+    for line in pythons.lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+/// Format, lints, unit and end-to-end tests.
+fn checks(r: &Path, bin: &Path, extra: &[String]) -> Result<()> {
     run(Command::new("cargo")
-        .current_dir(&r)
+        .current_dir(r)
         .args(["fmt", "--all", "--check"]))?;
-    run(Command::new("cargo").current_dir(&r).args([
+    run(Command::new("cargo").current_dir(r).args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -267,19 +288,14 @@ fn test(extra: &[String]) -> Result<()> {
     clippy_ebpf.args(["--", "-D", "warnings"]);
     run(&mut clippy_ebpf)?;
     run(Command::new("cargo")
-        .current_dir(&r)
+        .current_dir(r)
         .args(["test", "--release", "--workspace"])
         .args(extra)
         // One end-to-end test at a time: each loads its own sampler and
         // measures shares on a 2-core machine.
         .args(["--", "--test-threads=1"])
-        .env("TACHYON_BIN", &bin)
-        .env("TACHYON_ROOT", &r))?;
-    // Which interpreters (and which sid uploads) this run tested.
-    println!("xtask: interpreters tested:");
-    for line in pythons.lines() {
-        println!("  {line}");
-    }
+        .env("TACHYON_BIN", bin)
+        .env("TACHYON_ROOT", r))?;
     Ok(())
 }
 

@@ -37,7 +37,7 @@ impl CollapsedWriter {
 impl ProfileWriter for CollapsedWriter {
     /// An empty profile gives an empty output.
     fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError> {
-        for (labels, value) in fold(profile, self.options.threads) {
+        for (labels, value) in fold(profile, self.options.roots()) {
             writeln!(out, "{}", folded_line(&labels, value))?;
         }
         out.flush()?;
@@ -52,17 +52,20 @@ mod tests {
     use crate::output::writer_for;
     use crate::output::OutputFormat;
 
-    fn render(profile: &Profile, threads: bool) -> String {
+    fn render_with(profile: &Profile, opts: &WriteOptions) -> String {
         let mut out = Vec::new();
-        let opts = WriteOptions {
-            threads,
-            title: None,
-            ..Default::default()
-        };
-        writer_for(OutputFormat::Collapsed, &opts)
+        writer_for(OutputFormat::Collapsed, opts)
             .write(profile, &mut out)
             .unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    fn render(profile: &Profile, threads: bool) -> String {
+        let opts = WriteOptions {
+            threads,
+            ..Default::default()
+        };
+        render_with(profile, &opts)
     }
 
     #[test]
@@ -135,5 +138,54 @@ mod tests {
             let all = format!("<title>all ({} samples, 100%)</title>", p.total_samples());
             assert!(svg.contains(&all), "missing {all}");
         }
+    }
+
+    fn render_grouped(profile: &Profile, group_by: crate::output::GroupBy) -> String {
+        let opts = WriteOptions {
+            group_by,
+            ..Default::default()
+        };
+        render_with(profile, &opts)
+    }
+
+    #[test]
+    fn container_frames_root_the_stacks_of_processes_in_containers() {
+        use crate::output::GroupBy;
+        use crate::profile::ProcessPlace;
+        let mut p = fixture_profile();
+        let proc = p.processes.get_mut(&100).expect("pid 100");
+        proc.place = ProcessPlace {
+            cgroup: format!("/docker/{}", "0123456789ab".repeat(5) + "cdef"),
+            container_id: "0123456789ab".repeat(5) + "cdef",
+            container_name: "web".into(),
+            ns_pid: 1,
+            ..Default::default()
+        };
+        let auto = render_grouped(&p, GroupBy::Auto);
+        assert_eq!(auto, render_grouped(&p, GroupBy::Container));
+        for line in auto.lines() {
+            if line.contains("(pid 100)") {
+                assert!(
+                    line.starts_with("container web (0123456789ab);python3.12 (pid 100);"),
+                    "{line}"
+                );
+            } else {
+                assert!(line.starts_with("python3.8 (pid 200)"), "{line}");
+            }
+        }
+        // `process` keeps today's roots; without a container, auto does too.
+        let plain = render(&fixture_profile(), false);
+        assert_eq!(render_grouped(&fixture_profile(), GroupBy::Auto), plain);
+        assert_eq!(render_grouped(&p, GroupBy::Process), plain);
+        // `none` merges the processes: no line names a process, and the
+        // total is unchanged.
+        let none = render_grouped(&p, GroupBy::None);
+        assert!(none.lines().all(|l| !l.contains("(pid ")), "{none}");
+        let total = |t: &str| -> u64 {
+            t.lines()
+                .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+                .sum()
+        };
+        assert_eq!(total(&none), total(&plain));
     }
 }

@@ -15,7 +15,7 @@ use inferno::flamegraph::from_lines;
 
 use super::flamegraph::inferno_options;
 use super::recording::{decode_recording, looks_like_recording, RecordingError};
-use super::stacks::{fold, folded_line};
+use super::stacks::{fold, folded_line, Roots};
 use super::{OutputError, OutputFormat, ProfileWriter, WriteOptions};
 use crate::profile::Profile;
 
@@ -85,17 +85,17 @@ impl DiffBaseline {
     }
 
     /// The baseline as folded text, with the roots the current profile gets.
-    fn folded(&self, threads: bool) -> String {
+    fn folded(&self, roots: Roots) -> String {
         match self {
             DiffBaseline::Folded(s) => s.clone(),
-            DiffBaseline::Profile(p) => folded_text(p, threads),
+            DiffBaseline::Profile(p) => folded_text(p, roots),
         }
     }
 }
 
-fn folded_text(profile: &Profile, threads: bool) -> String {
+fn folded_text(profile: &Profile, roots: Roots) -> String {
     let mut s = String::new();
-    for (labels, value) in fold(profile, threads) {
+    for (labels, value) in fold(profile, roots) {
         s.push_str(&folded_line(&labels, value));
         s.push('\n');
     }
@@ -136,11 +136,11 @@ impl ProfileWriter for DiffFlamegraphWriter {
     /// Fails with [`OutputError::Empty`] when the current profile has no
     /// sample to draw.
     fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError> {
-        let after = folded_text(profile, self.options.threads);
+        let after = folded_text(profile, self.options.roots());
         if after.is_empty() {
             return Err(OutputError::Empty);
         }
-        let before = self.baseline.folded(self.options.threads);
+        let before = self.baseline.folded(self.options.roots());
         let mut diff = Vec::new();
         inferno::differential::from_readers(
             inferno::differential::Options::default(),
@@ -209,8 +209,17 @@ mod tests {
         let base = baseline_profile();
         for threads in [false, true] {
             let from_rec = DiffBaseline::from_bytes(&recording(&base)).unwrap();
-            let from_text =
-                DiffBaseline::from_bytes(folded_text(&base, threads).as_bytes()).unwrap();
+            let from_text = DiffBaseline::from_bytes(
+                folded_text(
+                    &base,
+                    Roots {
+                        threads,
+                        ..Default::default()
+                    },
+                )
+                .as_bytes(),
+            )
+            .unwrap();
             assert!(matches!(from_text, DiffBaseline::Folded(_)));
             assert_eq!(render(from_rec, threads), render(from_text, threads));
         }

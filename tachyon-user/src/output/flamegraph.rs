@@ -44,7 +44,7 @@ impl FlamegraphWriter {
 impl ProfileWriter for FlamegraphWriter {
     /// Fails with [`OutputError::Empty`] when there is no sample to draw.
     fn write(&self, profile: &Profile, out: &mut dyn Write) -> Result<(), OutputError> {
-        let lines: Vec<String> = fold(profile, self.options.threads)
+        let lines: Vec<String> = fold(profile, self.options.roots())
             .into_iter()
             .map(|(labels, value)| folded_line(&labels, value))
             .collect();

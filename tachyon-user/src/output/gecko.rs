@@ -251,10 +251,13 @@ impl GeckoWriter {
         unit: ValueUnit,
     ) -> io::Result<()> {
         let process = profile.processes.get(&pid);
-        let process_name = process
-            .map(|p| p.name.as_str())
+        let mut process_name = process
+            .map(|p| p.name.clone())
             .filter(|n| !n.is_empty())
-            .unwrap_or("process");
+            .unwrap_or_else(|| "process".to_string());
+        if let Some(place) = process.map(|p| &p.place).filter(|p| p.in_container()) {
+            process_name = format!("{process_name} [{}]", place.container_label());
+        }
         let thread_name = process
             .and_then(|p| p.threads.get(&tid))
             .map(|t| t.name.clone())

@@ -32,7 +32,7 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use super::{OutputError, ProfileWriter, WriteOptions};
-use crate::profile::{FrameKind, Profile};
+use crate::profile::{FrameKind, ProcessPlace, Profile};
 
 /// The `format` field of the header.
 pub const JSONL_FORMAT: &str = "tachyon-jsonl";
@@ -96,13 +96,28 @@ fn header(profile: &Profile) -> Value {
                 .values()
                 .map(|t| json!({"tid": t.tid, "name": t.name}))
                 .collect();
-            json!({
+            let mut v = json!({
                 "pid": p.pid,
                 "name": p.name,
                 "version": p.version,
                 "cmdline": p.cmdline,
                 "threads": threads,
-            })
+            });
+            // Where it ran, only when known (older readers see no change).
+            let pl = &p.place;
+            if pl != &ProcessPlace::default() {
+                v["cgroup"] = json!(pl.cgroup);
+                v["ns_pid"] = json!(pl.ns_pid);
+                if pl.in_container() {
+                    v["container"] = json!({
+                        "id": pl.container_id,
+                        "name": pl.container_name,
+                        "image": pl.image,
+                        "pod_uid": pl.pod_uid,
+                    });
+                }
+            }
+            v
         })
         .collect();
     json!({

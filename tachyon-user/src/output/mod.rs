@@ -52,7 +52,7 @@ pub use recording::{
     RECORDING_MAGIC, RECORDING_VERSION,
 };
 pub use speedscope::SpeedscopeWriter;
-pub use stacks::{sanitize_label, value_unit, ValueUnit};
+pub use stacks::{sanitize_label, value_unit, GroupBy, Roots, ValueUnit};
 pub use text::{SortOrder, TextWriter, DEFAULT_LIMIT};
 
 /// Renders a profile in one format.
@@ -75,6 +75,18 @@ pub struct WriteOptions {
     /// Rows of the `text` table: `None` for [`DEFAULT_LIMIT`], `Some(0)`
     /// for all.
     pub limit: Option<usize>,
+    /// Container and process frames above the stacks.
+    pub group_by: GroupBy,
+}
+
+impl WriteOptions {
+    /// The frames above each stack.
+    pub fn roots(&self) -> Roots {
+        Roots {
+            threads: self.threads,
+            group_by: self.group_by,
+        }
+    }
 }
 
 /// Default title of formats that show one.

@@ -256,11 +256,14 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
             Some(&id) => id,
             None => {
                 let id = functions.len() as u64 + 1;
-                let name = strings.intern(&frame.name);
+                // No system (mangled) name: with `system_name == name`,
+                // Go's pprof takes the name for undemangled C++ and cuts
+                // `<…>` out of it, so `<module>` and every marker would
+                // show as `<unknown>`.
                 functions.push(proto::Function {
                     id,
-                    name,
-                    system_name: name,
+                    name: strings.intern(&frame.name),
+                    system_name: 0,
                     filename: strings.intern(&frame.file),
                     start_line: i64::from(frame.first_line),
                 });
@@ -319,6 +322,32 @@ pub fn to_proto(profile: &Profile) -> proto::Profile {
                 str: strings.intern(name),
                 ..Default::default()
             });
+        }
+        if let Some(place) = process.map(|p| &p.place) {
+            // Interned when first used, so profiles without places keep
+            // their string table.
+            for (k, v) in [
+                ("container_id", &place.container_id),
+                ("container_name", &place.container_name),
+                ("pod_uid", &place.pod_uid),
+                ("cgroup", &place.cgroup),
+            ] {
+                if !v.is_empty() {
+                    label.push(proto::Label {
+                        key: strings.intern(k),
+                        str: strings.intern(v),
+                        ..Default::default()
+                    });
+                }
+            }
+            // The pid inside its own namespace, when that is not ours.
+            if place.ns_pid != 0 && place.ns_pid != profile.pid_of(key.pid) {
+                label.push(proto::Label {
+                    key: strings.intern("ns_pid"),
+                    num: i64::from(place.ns_pid),
+                    ..Default::default()
+                });
+            }
         }
         samples.push(proto::Sample {
             location_id,
@@ -477,6 +506,59 @@ mod tests {
 
     fn repo_root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// Go's own `pprof` (built by scripts/install-pprof.sh into `.tools/`),
+    /// as Pyroscope, Parca and `go tool pprof` users read a profile: every
+    /// function and marker keeps its name, and the labels are there.
+    #[test]
+    fn go_pprof_reads_names_and_labels() {
+        let pprof = repo_root().join(".tools/pprof");
+        if !pprof.exists() {
+            let msg = format!(
+                "{} is missing: run scripts/install-pprof.sh",
+                pprof.display()
+            );
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            eprintln!("skipping the Go pprof check: {msg}");
+            return;
+        }
+        let profile = fixture_profile();
+        let dir = TestDir::new("pprof-go");
+        let file = dir.path().join("fixture.pb.gz");
+        std::fs::write(&file, render(&profile)).unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new(&pprof).args(args).arg(&file).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let traces = run(&["-traces"]);
+        for name in [
+            "<module>",
+            "<unknown>",
+            "Outer.Inner.method",
+            "日本語",
+            "main",
+        ] {
+            assert!(traces.contains(name), "{name} missing from:\n{traces}");
+        }
+        // `<module>` is never shortened to nothing.
+        assert!(
+            !traces.lines().any(|l| l.trim().is_empty() && l.len() > 20),
+            "{traces}"
+        );
+        let raw = run(&["-raw"]);
+        assert!(raw.contains("<module> /srv/my app/main.py"), "{raw}");
+        let tags = run(&["-tags"]);
+        for label in ["process_name", "thread_name", "pid", "tid"] {
+            assert!(tags.contains(label), "{label} missing from:\n{tags}");
+        }
     }
 
     /// Decodes the fixture's pprof with Python's `protobuf` package, from a

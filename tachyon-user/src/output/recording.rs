@@ -16,9 +16,12 @@
 //! | 40 | … | payload: the body, zstd-compressed |
 //!
 //! The body holds, in order: the meta, the frame table, the stack table, the
-//! process table (with threads), the per-(pid, tid, stack) totals sorted by
-//! key, and the timeline (absent, or every sample: time, cpu, pid, tid, flags,
-//! weight, stack id). Strings are a `u32` length and UTF-8 bytes.
+//! process table (with threads and, from version 2, where each process ran:
+//! cgroup, container id, name and image, pod uid, pid in its namespace), the
+//! per-(pid, tid, stack) totals sorted by key, and the timeline (absent, or
+//! every sample: time, cpu, pid, tid, flags, weight, stack id). Strings are a
+//! `u32` length and UTF-8 bytes. A profile without any of the version-2
+//! facts is written as version 1, which every reader since the first takes.
 //!
 //! Reading checks the magic, the version, both checksums, the lengths and
 //! every id, so a truncated or damaged file gives a [`RecordingError`], never
@@ -30,14 +33,15 @@ use std::path::Path;
 
 use super::{OutputError, ProfileWriter, WriteOptions};
 use crate::profile::{
-    Counts, FrameInfo, FrameKind, ProcessInfo, Profile, ProfileMeta, StackKey, ThreadInfo,
-    TimedSample,
+    Counts, FrameInfo, FrameKind, ProcessInfo, ProcessPlace, Profile, ProfileMeta, StackKey,
+    ThreadInfo, TimedSample,
 };
 
 /// First bytes of every recording.
 pub const RECORDING_MAGIC: &[u8; 8] = b"TACHYREC";
-/// The format version this build writes and reads.
-pub const RECORDING_VERSION: u32 = 1;
+/// The newest format version this build writes and reads (it reads every
+/// version from 1).
+pub const RECORDING_VERSION: u32 = 2;
 const HEADER_LEN: usize = 40;
 const ZSTD_LEVEL: i32 = 3;
 
@@ -53,7 +57,9 @@ pub enum RecordingError {
     BadMagic,
 
     /// A recording of another format version.
-    #[error("unsupported recording format version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported recording format version {found} (this build reads versions 1 to {supported})"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
 
     /// The file ends before the length its header gives.
@@ -92,11 +98,12 @@ impl ProfileWriter for RecordingWriter {
 
 /// The recording of `profile`, as bytes.
 pub fn encode_recording(profile: &Profile) -> io::Result<Vec<u8>> {
-    let body = encode_body(profile);
+    let version = version_for(profile);
+    let body = encode_body(profile, version);
     let payload = zstd::bulk::compress(&body, ZSTD_LEVEL)?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(RECORDING_MAGIC);
-    out.extend_from_slice(&RECORDING_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
@@ -140,7 +147,7 @@ pub fn decode_recording(bytes: &[u8]) -> Result<Profile, RecordingError> {
         return Err(truncated(HEADER_LEN));
     }
     let version = le_u32(&bytes[8..]);
-    if version != RECORDING_VERSION {
+    if !(1..=RECORDING_VERSION).contains(&version) {
         return Err(RecordingError::UnsupportedVersion {
             found: version,
             supported: RECORDING_VERSION,
@@ -186,7 +193,20 @@ pub fn decode_recording(bytes: &[u8]) -> Result<Profile, RecordingError> {
             body.len()
         )));
     }
-    decode_body(&body)
+    decode_body(&body, version)
+}
+
+/// The oldest version that holds everything in `profile`.
+fn version_for(profile: &Profile) -> u32 {
+    let placed = profile
+        .processes
+        .values()
+        .any(|p| p.place != ProcessPlace::default());
+    if placed {
+        2
+    } else {
+        1
+    }
 }
 
 // ---- body encoding ----
@@ -231,7 +251,7 @@ fn kind_from(code: u8) -> Option<FrameKind> {
     })
 }
 
-fn encode_body(p: &Profile) -> Vec<u8> {
+fn encode_body(p: &Profile, version: u32) -> Vec<u8> {
     let mut e = Enc(Vec::new());
     e.u64(p.meta.rate_hz);
     e.u64(p.meta.duration_ns);
@@ -267,6 +287,19 @@ fn encode_body(p: &Profile) -> Vec<u8> {
             e.u32(tid);
             e.u32(t.tid);
             e.str(&t.name);
+        }
+        if version >= 2 {
+            let pl = &proc.place;
+            for s in [
+                &pl.cgroup,
+                &pl.container_id,
+                &pl.container_name,
+                &pl.image,
+                &pl.pod_uid,
+            ] {
+                e.str(s);
+            }
+            e.u32(pl.ns_pid);
         }
     }
 
@@ -344,7 +377,7 @@ impl<'a> Dec<'a> {
     }
 }
 
-fn decode_body(body: &[u8]) -> Result<Profile, RecordingError> {
+fn decode_body(body: &[u8], version: u32) -> Result<Profile, RecordingError> {
     let mut d = Dec { buf: body, pos: 0 };
     let meta = ProfileMeta {
         rate_hz: d.u64()?,
@@ -394,6 +427,7 @@ fn decode_body(body: &[u8]) -> Result<Profile, RecordingError> {
             version: d.str()?,
             cmdline: d.str()?,
             threads: BTreeMap::new(),
+            place: ProcessPlace::default(),
         };
         let threads = d.count(4 + 4 + 8)?;
         for _ in 0..threads {
@@ -405,6 +439,16 @@ fn decode_body(body: &[u8]) -> Result<Profile, RecordingError> {
             if proc.threads.insert(tid_key, thread).is_some() {
                 return Err(corrupt(format!("thread {tid_key} listed twice")));
             }
+        }
+        if version >= 2 {
+            proc.place = ProcessPlace {
+                cgroup: d.str()?,
+                container_id: d.str()?,
+                container_name: d.str()?,
+                image: d.str()?,
+                pod_uid: d.str()?,
+                ns_pid: d.u32()?,
+            };
         }
         if p.processes.insert(key, proc).is_some() {
             return Err(corrupt(format!("process {key} listed twice")));
@@ -504,6 +548,7 @@ mod tests {
                 p.timeline = None;
                 p
             },
+            placed_profile(),
         ] {
             let back = decode_recording(&render(&p)).unwrap();
             assert_same_profile(&p, &back);
@@ -518,6 +563,34 @@ mod tests {
             // And the recording of the rebuilt profile is the same bytes.
             assert_eq!(render(&back), render(&p));
         }
+    }
+
+    /// The fixture with one process in a container.
+    fn placed_profile() -> Profile {
+        let mut p = fixture_profile();
+        if let Some(proc) = p.processes.values_mut().next() {
+            proc.place = ProcessPlace {
+                cgroup: format!("/docker/{}", "ab".repeat(32)),
+                container_id: "ab".repeat(32),
+                container_name: "web".into(),
+                image: "py:3.14".into(),
+                pod_uid: String::new(),
+                ns_pid: 1,
+            };
+        }
+        p
+    }
+
+    #[test]
+    fn profiles_without_places_stay_version_1_and_with_them_use_version_2() {
+        assert_eq!(render(&fixture_profile())[8], 1);
+        let placed = render(&placed_profile());
+        assert_eq!(placed[8], 2);
+        let back = decode_recording(&placed).unwrap();
+        let place = &back.processes.values().next().expect("a process").place;
+        assert_eq!(place.container_name, "web");
+        assert_eq!(place.ns_pid, 1);
+        assert_eq!(place.container_label(), "container web (abababababab)");
     }
 
     #[test]
@@ -584,12 +657,12 @@ mod tests {
         ));
         let err = decode_recording(b"python3.12 (pid 1);main 3\n").unwrap_err();
         assert!(matches!(err, RecordingError::BadMagic), "{err}");
-        let mut v2 = render(&small_profile("cpu"));
-        v2[8] = 2;
-        let err = decode_recording(&v2).unwrap_err();
+        let mut v3 = render(&small_profile("cpu"));
+        v3[8] = 3;
+        let err = decode_recording(&v3).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unsupported recording format version 2 (this build reads version 1)"
+            "unsupported recording format version 3 (this build reads versions 1 to 2)"
         );
     }
 
@@ -598,28 +671,31 @@ mod tests {
     #[test]
     fn inconsistent_bodies_are_rejected() {
         let p = small_profile("cpu");
-        let body = encode_body(&p);
+        let body = encode_body(&p, 2);
         // Every truncation of the body.
         for len in 0..body.len() {
             assert!(
-                matches!(decode_body(&body[..len]), Err(RecordingError::Corrupt(_))),
+                matches!(
+                    decode_body(&body[..len], 2),
+                    Err(RecordingError::Corrupt(_))
+                ),
                 "body cut at {len}"
             );
         }
         // A stack naming a frame that does not exist.
         let mut bad = p.clone();
         bad.stacks[0][0] = 99;
-        let err = decode_body(&encode_body(&bad)).unwrap_err();
+        let err = decode_body(&encode_body(&bad, 2), 2).unwrap_err();
         assert!(err.to_string().contains("unknown frame 99"), "{err}");
         let mut bad = p.clone();
         if let Some(t) = bad.timeline.as_mut() {
             t[0].key.stack = 7;
         }
-        let err = decode_body(&encode_body(&bad)).unwrap_err();
+        let err = decode_body(&encode_body(&bad, 2), 2).unwrap_err();
         assert!(err.to_string().contains("unknown stack 7"), "{err}");
         let mut bad = p;
         bad.frames.push(bad.frames[0].clone());
-        let err = decode_body(&encode_body(&bad)).unwrap_err();
+        let err = decode_body(&encode_body(&bad, 2), 2).unwrap_err();
         assert!(err.to_string().contains("duplicate"), "{err}");
     }
 }

@@ -127,7 +127,7 @@ impl ProfileWriter for SpeedscopeWriter {
             out.write_all(if i == 0 { b"\n{" } else { b",\n{" })?;
             let name = format!(
                 "{} {}",
-                profile.process_label(*pid),
+                profile.owner_label(*pid),
                 profile.thread_label(*pid, *tid)
             );
             let total: u64 = samples.iter().map(|&(_, w)| w).sum();

@@ -61,13 +61,53 @@ pub fn sanitize_label(label: &str) -> String {
     s
 }
 
-/// One folded stack: labels root first (process, optional thread, frames).
+/// One folded stack: labels root first (container, process, thread when
+/// asked, then the frames).
 pub(crate) type FoldedStack = Vec<String>;
+
+/// What roots a stack above its frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    /// `container` when any process of the profile ran in a container,
+    /// else `process`.
+    #[default]
+    Auto,
+    /// A container frame above the process frame of each process that ran
+    /// in one.
+    Container,
+    /// A process frame only.
+    Process,
+    /// No container or process frame: the same stack of every process
+    /// merges.
+    None,
+}
+
+impl GroupBy {
+    /// `Auto` decided for `profile`.
+    pub fn resolve(self, profile: &Profile) -> GroupBy {
+        match self {
+            GroupBy::Auto if profile.processes.values().any(|p| p.place.in_container()) => {
+                GroupBy::Container
+            }
+            GroupBy::Auto => GroupBy::Process,
+            g => g,
+        }
+    }
+}
+
+/// The frames above a stack's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Roots {
+    /// A thread frame under the process frame.
+    pub threads: bool,
+    pub group_by: GroupBy,
+}
 
 /// Folds the profile into `(labels, value)` pairs, ordered by pid, tid (when
 /// `threads`) and then labels. Stacks whose value rounds to zero are dropped.
-pub(crate) fn fold(profile: &Profile, threads: bool) -> Vec<(FoldedStack, u64)> {
+pub(crate) fn fold(profile: &Profile, roots: Roots) -> Vec<(FoldedStack, u64)> {
     let unit = value_unit(profile);
+    let group_by = roots.group_by.resolve(profile);
     let frame_labels: Vec<String> = profile
         .frames
         .iter()
@@ -76,11 +116,19 @@ pub(crate) fn fold(profile: &Profile, threads: bool) -> Vec<(FoldedStack, u64)> 
 
     // Values are summed in the native unit (samples or ns) and converted at
     // the end, so merging threads does not accumulate rounding errors.
-    let mut merged: BTreeMap<(u32, Option<u32>, FoldedStack), u64> = BTreeMap::new();
+    let mut merged: BTreeMap<(Option<u32>, Option<u32>, FoldedStack), u64> = BTreeMap::new();
     for (key, counts) in &profile.counts {
         let mut labels = Vec::new();
-        labels.push(sanitize_label(&profile.process_label(key.pid)));
-        if threads {
+        let place = profile.processes.get(&key.pid).map(|p| &p.place);
+        if group_by == GroupBy::Container {
+            if let Some(place) = place.filter(|p| p.in_container()) {
+                labels.push(sanitize_label(&place.container_label()));
+            }
+        }
+        if group_by != GroupBy::None {
+            labels.push(sanitize_label(&profile.process_label(key.pid)));
+        }
+        if roots.threads {
             labels.push(sanitize_label(&profile.thread_label(key.pid, key.tid)));
         }
         if let Some(stack) = profile.stacks.get(key.stack as usize) {
@@ -91,8 +139,9 @@ pub(crate) fn fold(profile: &Profile, threads: bool) -> Vec<(FoldedStack, u64)> 
                     .unwrap_or_else(|| "<bad frame>".to_string())
             }));
         }
-        let tid = threads.then_some(key.tid);
-        *merged.entry((key.pid, tid, labels)).or_default() += raw_value(unit, counts);
+        let pid = (group_by != GroupBy::None).then_some(key.pid);
+        let tid = roots.threads.then_some(key.tid);
+        *merged.entry((pid, tid, labels)).or_default() += raw_value(unit, counts);
     }
 
     merged
