@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::mode::Mode;
-use crate::output::{GroupBy, OutputFormat, SortOrder, WriteOptions};
+use crate::output::{
+    resolve_format, GroupBy, OutputFormat, SortOrder, Target, TargetError, WriteOptions,
+};
 
 /// System-wide eBPF sampling profiler for CPython 3.8–3.15.
 #[derive(Debug, Parser)]
@@ -189,15 +191,19 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// The output format: `--format`, else the extension, else text on
-    /// standard output and collapsed in a file.
-    pub fn output_format(&self) -> OutputFormat {
-        self.format
-            .or_else(|| self.output.as_deref().and_then(OutputFormat::from_path))
-            .unwrap_or(match self.output {
-                None => OutputFormat::Text,
-                Some(_) => OutputFormat::Collapsed,
-            })
+    /// The output format: `--format`, else the extension of `-o`, else
+    /// text on standard output; a file name that names no format is an
+    /// error.
+    pub fn output_format(&self) -> Result<OutputFormat, TargetError> {
+        resolve_format(self.format, self.output.as_deref())
+    }
+
+    /// Where the profile goes, checked (see [`Target`]).
+    pub fn target(&self) -> Result<Target, TargetError> {
+        match &self.output {
+            None => Ok(Target::Stdout),
+            Some(p) => Target::check(p),
+        }
     }
 
     /// The writer options these flags ask for.
@@ -324,19 +330,19 @@ mod tests {
     #[test]
     fn format_from_extension() {
         let cli = Cli::parse_from(["tachyon-bpf", "--all-python", "-o", "p.svg"]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Flamegraph);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.svg", "-f", "collapsed"]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Collapsed);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Collapsed);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.pb.gz"]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Pprof);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Pprof);
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-f", "binary"]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Recording);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Recording);
     }
 
     #[test]
     fn text_on_stdout_and_its_options() {
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1"]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Text);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Text);
         assert_eq!((cli.out.sort, cli.out.limit), (SortOrder::Nsamples, None));
         for (file, want) in [
             ("p.collapsed", OutputFormat::Collapsed),
@@ -344,13 +350,15 @@ mod tests {
             ("p.pstats", OutputFormat::Pstats),
             ("p.prof", OutputFormat::Pstats),
             ("p.jsonl", OutputFormat::Jsonl),
-            ("p.unknown", OutputFormat::Collapsed),
         ] {
             let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", file]);
-            assert_eq!(cli.out.output_format(), want, "{file}");
+            assert_eq!(cli.out.output_format().unwrap(), want, "{file}");
         }
+        // A name that names no format is an error, never a guess.
+        let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-o", "p.unknown"]);
+        assert!(cli.out.output_format().is_err());
         let cli = Cli::parse_from(["tachyon-bpf", "-p", "1", "-f", "collapsed"]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Collapsed);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Collapsed);
 
         let cli = Cli::parse_from([
             "tachyon-bpf",
@@ -393,7 +401,7 @@ mod tests {
             panic!("no replay subcommand");
         };
         assert_eq!(
-            (r.out.output_format(), r.out.sort, r.out.limit),
+            (r.out.output_format().unwrap(), r.out.sort, r.out.limit),
             (OutputFormat::Text, SortOrder::Name, None)
         );
     }
@@ -404,7 +412,7 @@ mod tests {
         let cli = Cli::parse_from(["tachyon-bpf", "--pid", "1", "-o", "x.svg", "--threads"]);
         assert!(cli.command.is_none());
         assert_eq!(cli.sampling.pid, vec![1]);
-        assert_eq!(cli.out.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(cli.out.output_format().unwrap(), OutputFormat::Flamegraph);
 
         let cli = Cli::parse_from([
             "tachyon-bpf",
@@ -421,13 +429,13 @@ mod tests {
         };
         assert_eq!(r.recording, PathBuf::from("run.tbr"));
         assert!(r.out.threads);
-        assert_eq!(r.out.output_format(), OutputFormat::Flamegraph);
+        assert_eq!(r.out.output_format().unwrap(), OutputFormat::Flamegraph);
         assert_eq!(r.out.diff_baseline, Some(PathBuf::from("base.collapsed")));
         let cli = Cli::parse_from(["tachyon-bpf", "replay", "run.tbr", "-f", "pprof"]);
         let Some(Command::Replay(r)) = cli.command else {
             panic!("no replay subcommand");
         };
-        assert_eq!(r.out.output_format(), OutputFormat::Pprof);
+        assert_eq!(r.out.output_format().unwrap(), OutputFormat::Pprof);
         assert_eq!(r.out.output, None);
 
         // Profiling flags do not mix with replay; a recording is required.

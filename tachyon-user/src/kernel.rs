@@ -15,8 +15,8 @@ fn vmlinux_btf() -> String {
 /// What the kernel does not give us.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
-    #[error("tachyon-bpf needs root, or the CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE capabilities (run it with sudo)")]
-    Privileges,
+    #[error("tachyon-bpf needs root (run it with sudo), or the capabilities CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE and CAP_DAC_READ_SEARCH; missing: {0}")]
+    Privileges(String),
     #[error("this kernel has no BTF ({0} is missing); tachyon-bpf needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
     NoBtf(String),
     #[error("cannot read kernel BTF from {0}: {1}")]
@@ -32,10 +32,12 @@ pub enum KernelError {
 }
 
 /// Capability bits in `CapEff`.
+const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
+const CAP_CHECKPOINT_RESTORE: u32 = 40;
 
 /// Checks that this process may load BPF programs, open perf events and read
 /// other processes' memory.
@@ -46,14 +48,33 @@ pub fn check_privileges() -> Result<(), KernelError> {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
+    missing_capabilities(cap_eff).map_or(Ok(()), |missing| {
+        Err(KernelError::Privileges(missing.join(", ")))
+    })
+}
+
+/// The capabilities `cap_eff` lacks, by name; `None` when it has them all.
+/// BPF programs and perf events need CAP_BPF and CAP_PERFMON; reading other
+/// processes' memory CAP_SYS_PTRACE; opening their binaries through
+/// `/proc/PID/map_files` CAP_CHECKPOINT_RESTORE (and, for processes of other
+/// users, whose map_files folder is theirs alone, CAP_DAC_READ_SEARCH).
+/// CAP_SYS_ADMIN stands for CAP_BPF, CAP_PERFMON and CAP_CHECKPOINT_RESTORE.
+fn missing_capabilities(cap_eff: u64) -> Option<Vec<&'static str>> {
     let has = |c: u32| cap_eff & (1u64 << c) != 0;
-    let bpf = has(CAP_BPF) || has(CAP_SYS_ADMIN);
-    let perf = has(CAP_PERFMON) || has(CAP_SYS_ADMIN);
-    if bpf && perf && has(CAP_SYS_PTRACE) {
-        Ok(())
-    } else {
-        Err(KernelError::Privileges)
+    let admin = has(CAP_SYS_ADMIN);
+    let mut missing = Vec::new();
+    for (cap, name, admin_covers) in [
+        (CAP_BPF, "CAP_BPF", true),
+        (CAP_PERFMON, "CAP_PERFMON", true),
+        (CAP_SYS_PTRACE, "CAP_SYS_PTRACE", false),
+        (CAP_CHECKPOINT_RESTORE, "CAP_CHECKPOINT_RESTORE", true),
+        (CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH", false),
+    ] {
+        if !(has(cap) || (admin && admin_covers)) {
+            missing.push(name);
+        }
     }
+    (!missing.is_empty()).then_some(missing)
 }
 
 /// What the eBPF programs need to know about this kernel, from vmlinux BTF.
@@ -192,6 +213,27 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn privileges_name_what_is_missing() {
+        let bit = |c: u32| 1u64 << c;
+        assert_eq!(missing_capabilities(u64::MAX), None, "root");
+        let narrow = bit(CAP_BPF)
+            | bit(CAP_PERFMON)
+            | bit(CAP_SYS_PTRACE)
+            | bit(CAP_CHECKPOINT_RESTORE)
+            | bit(CAP_DAC_READ_SEARCH);
+        assert_eq!(missing_capabilities(narrow), None);
+        let admin = bit(CAP_SYS_ADMIN) | bit(CAP_SYS_PTRACE) | bit(CAP_DAC_READ_SEARCH);
+        assert_eq!(missing_capabilities(admin), None);
+        // The old check passed this set; map_files then fails.
+        let old = bit(CAP_BPF) | bit(CAP_PERFMON) | bit(CAP_SYS_PTRACE);
+        assert_eq!(
+            missing_capabilities(old),
+            Some(vec!["CAP_CHECKPOINT_RESTORE", "CAP_DAC_READ_SEARCH"])
+        );
+        assert_eq!(missing_capabilities(0).map(|m| m.len()), Some(5));
     }
 
     #[test]

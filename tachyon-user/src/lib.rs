@@ -16,6 +16,7 @@ pub mod procfs;
 pub mod profile;
 pub mod python;
 pub mod record;
+pub mod report;
 pub mod session;
 pub mod sink;
 pub mod states;

@@ -1,6 +1,5 @@
 //! The `tachyon-bpf` binary.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +10,7 @@ use tachyon::cli::{Cli, Command, ReplayArgs, SamplingArgs};
 use tachyon::container::PlaceFilter;
 use tachyon::output::{
     diff_writer_for, read_recording, write_atomically, writer_for, BaselineError, DiffBaseline,
-    OutputFormat, ProfileWriter, WriteOptions,
+    OutputFormat, ProfileWriter, Target, WriteOptions,
 };
 use tachyon::profile::Profile;
 use tachyon::session::{self, SessionOptions, Summary, Targets, Windows};
@@ -41,7 +40,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tachyon-bpf: error: {e:#}");
+            eprintln!(
+                "tachyon-bpf: error: {}",
+                tachyon::report::error_line(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
@@ -97,28 +99,41 @@ fn sample(opts: SessionOptions, windows: Option<Windows>) -> Result<(Profile, Su
 
 fn run(cli: Cli) -> Result<()> {
     let out = &cli.out;
-    let baseline = load_baseline(out.diff_baseline.as_deref(), out.output_format())?;
-    let opts = session_options(
-        &cli.sampling,
-        cli.duration,
-        out.output_format().needs_timeline(),
-    )?;
+    // Everything about the output is checked before sampling starts.
+    let format = out.output_format()?;
+    let target = out.target()?;
+    let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
+    let opts = session_options(&cli.sampling, cli.duration, format.needs_timeline())?;
     let (profile, summary) = sample(opts, None)?;
     eprintln!("{summary}");
-    emit(
-        &profile,
-        out.output_format(),
-        &out.write_options(),
-        baseline,
-        out.output.as_deref(),
-    )
+    if let Err(e) = emit(&profile, format, &out.write_options(), baseline, &target) {
+        // Nothing collected is lost: the run goes into a recording.
+        return Err(match save_recording(&profile) {
+            Ok(saved) => e.context(format!(
+                "the profile is saved as {} (write it with `tachyon-bpf replay {} -o FILE`)",
+                saved.display(),
+                saved.display()
+            )),
+            Err(e2) => e.context(format!("and it could not be saved either: {e2}")),
+        });
+    }
+    Ok(())
+}
+
+/// Saves `profile` as a recording in the temporary folder.
+fn save_recording(profile: &Profile) -> Result<std::path::PathBuf> {
+    let path = std::env::temp_dir().join(format!("tachyon-bpf-{}.tbr", std::process::id()));
+    let writer = writer_for(OutputFormat::Recording, &WriteOptions::default());
+    write_atomically(&path, |w| writer.write(profile, w))?;
+    Ok(path)
 }
 
 /// `tachyon-bpf replay`: reads a recording and writes it through the same
 /// writers as a run.
 fn replay(args: ReplayArgs) -> Result<()> {
     let out = &args.out;
-    let format = out.output_format();
+    let format = out.output_format()?;
+    let target = out.target()?;
     let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
     let mut profile = read_recording(&args.recording)
         .with_context(|| format!("reading {}", args.recording.display()))?;
@@ -131,36 +146,21 @@ fn replay(args: ReplayArgs) -> Result<()> {
         }
         profile.meta.mode = mode.name().to_string();
     }
-    emit(
-        &profile,
-        format,
-        &out.write_options(),
-        baseline,
-        out.output.as_deref(),
-    )
+    emit(&profile, format, &out.write_options(), baseline, &target)
 }
 
-/// Writes `profile` in `format` to `output` (atomically), or to standard
-/// output.
+/// Writes `profile` in `format` to `target`.
 fn emit(
     profile: &Profile,
     format: OutputFormat,
     options: &WriteOptions,
     baseline: Option<DiffBaseline>,
-    output: Option<&Path>,
+    target: &Target,
 ) -> Result<()> {
     let writer = make_writer(format, options, baseline)?;
-    match output {
-        Some(path) => {
-            write_atomically(path, |out| writer.write(profile, out))?;
-            eprintln!("wrote {} profile to {}", format, path.display());
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            writer.write(profile, &mut lock)?;
-            lock.flush().context("writing to standard output")?;
-        }
+    target.write(|out| writer.write(profile, out))?;
+    if *target != Target::Stdout {
+        eprintln!("wrote {} profile to {}", format, target.display());
     }
     Ok(())
 }

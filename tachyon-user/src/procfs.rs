@@ -170,6 +170,104 @@ fn parse_status_field(status: &str, field: &str) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Whose rights a process has on files: its filesystem uid and gid (the
+/// 4th field of `Uid:` and `Gid:` in `/proc/PID/status`, as seen from our
+/// user namespace) and its supplementary groups (`Groups:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub fsuid: u32,
+    pub fsgid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// The file credentials of `pid`, or `None` when it is gone.
+pub fn credentials(pid: u32) -> Option<Credentials> {
+    parse_credentials(&read_small(&format!("/proc/{pid}/status"))?)
+}
+
+/// Opens `/proc/PID` as a directory: files opened through it are those of
+/// that process, even once its pid is reused.
+pub(crate) fn open_process_dir(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    Ok(open(
+        format!("/proc/{pid}").as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?)
+}
+
+/// The file credentials of the process `(pid, start_time)`, or `None` when
+/// it is gone (or the pid is now another process's).
+pub fn credentials_of(pid: u32, start_time: u64) -> Option<Credentials> {
+    use std::os::fd::AsFd;
+    let dir = open_process_dir(pid).ok()?;
+    if stat_at(dir.as_fd())?.start_time != start_time {
+        return None;
+    }
+    credentials_at(dir.as_fd())
+}
+
+/// Parses the credentials out of the text of `/proc/PID/status`. `None`
+/// unless `Uid:` and `Gid:` have their four ids and `Groups:` is there
+/// (possibly empty) and whole.
+pub fn parse_credentials(status: &str) -> Option<Credentials> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+    };
+    // Real, effective, saved, filesystem.
+    let fs_id = |name: &str| -> Option<u32> {
+        let ids: Vec<u32> = field(name)?
+            .split_ascii_whitespace()
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        match ids.as_slice() {
+            [_, _, _, fs] => Some(*fs),
+            _ => None,
+        }
+    };
+    let groups = field("Groups")?
+        .split_ascii_whitespace()
+        .map(|v| v.parse().ok())
+        .collect::<Option<Vec<u32>>>()?;
+    Some(Credentials {
+        fsuid: fs_id("Uid")?,
+        fsgid: fs_id("Gid")?,
+        groups,
+    })
+}
+
+/// Reads `name` (`stat`, `status`) in the `/proc/PID` directory `dir`: an
+/// open directory stays bound to its process, so that a reused pid cannot
+/// answer instead (a gone process's files cannot be opened).
+pub(crate) fn read_small_at(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> Option<String> {
+    use nix::fcntl::{openat, OFlag};
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let (bytes, truncated) = read_limited(File::from(fd), SMALL_FILE_LIMIT).ok()?;
+    // A cut-short status could lose its last groups: better nothing.
+    if truncated {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// [`stat`] of the process whose `/proc/PID` directory is `dir`.
+pub(crate) fn stat_at(dir: std::os::fd::BorrowedFd<'_>) -> Option<Stat> {
+    parse_stat(&read_small_at(dir, "stat")?)
+}
+
+/// [`credentials`] of the process whose `/proc/PID` directory is `dir`.
+pub(crate) fn credentials_at(dir: std::os::fd::BorrowedFd<'_>) -> Option<Credentials> {
+    parse_credentials(&read_small_at(dir, "status")?)
+}
+
 /// What `/proc/PID/stat` says that the tracker needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
@@ -260,6 +358,55 @@ mod tests {
         assert_eq!(parse_status_field(status, "PPid"), None);
     }
 
+    /// `/proc/PID/status` as Linux 6.x writes it (trimmed).
+    const STATUS: &str = "Name:\tpython3.12\nUmask:\t0022\nState:\tS (sleeping)\n\
+        Tgid:\t4242\nNgid:\t0\nPid:\t4242\nPPid:\t1\nTracerPid:\t0\n\
+        Uid:\t1000\t1001\t1002\t1003\nGid:\t2000\t2001\t2002\t2003\n\
+        FDSize:\t64\nGroups:\t4 24 27 100 \nNStgid:\t4242\nNSpid:\t4242\n\
+        VmPeak:\t   23440 kB\nCapEff:\t0000000000000000\n";
+
+    #[test]
+    fn credentials_are_the_filesystem_ids_and_groups() {
+        let c = parse_credentials(STATUS).expect("parses");
+        assert_eq!(
+            c,
+            Credentials {
+                fsuid: 1003,
+                fsgid: 2003,
+                groups: vec![4, 24, 27, 100],
+            }
+        );
+        // No supplementary groups: `Groups:` then a space or nothing.
+        let none = STATUS.replace("Groups:\t4 24 27 100 \n", "Groups:\t \n");
+        assert!(parse_credentials(&none).expect("parses").groups.is_empty());
+        let none = STATUS.replace("Groups:\t4 24 27 100 \n", "Groups:\n");
+        assert!(parse_credentials(&none).expect("parses").groups.is_empty());
+        // Root.
+        let root = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t0 \n";
+        let c = parse_credentials(root).expect("parses");
+        assert_eq!((c.fsuid, c.fsgid, c.groups), (0, 0, vec![0]));
+    }
+
+    #[test]
+    fn incomplete_credentials_are_refused() {
+        for (from, to) in [
+            // A field missing, short, garbled or cut.
+            ("Uid:\t1000\t1001\t1002\t1003\n", ""),
+            ("Gid:\t2000\t2001\t2002\t2003\n", ""),
+            ("Groups:\t4 24 27 100 \n", ""),
+            ("\t1002\t1003\nGid", "\t1002\nGid"),
+            ("\t2003\n", "\t2003\t5\n"),
+            ("Groups:\t4 24", "Groups:\t4 x24"),
+            ("1003", "-1"),
+            ("2003", "99999999999"),
+        ] {
+            let status = STATUS.replacen(from, to, 1);
+            assert_ne!(status, STATUS, "{from:?}");
+            assert_eq!(parse_credentials(&status), None, "{status}");
+        }
+        assert_eq!(parse_credentials(""), None);
+    }
+
     #[test]
     fn this_process_reads() {
         let me = std::process::id();
@@ -271,5 +418,22 @@ mod tests {
         assert!(maps(me).expect("own maps").iter().any(|m| m.executable()));
         assert!(!comm(me).is_empty());
         assert!(all_pids().contains(&me));
+        // SAFETY: getuid and getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let creds = credentials(me).expect("own status");
+        assert_eq!((creds.fsuid, creds.fsgid), (uid, gid));
+        let dir = open_process_dir(me).expect("own /proc dir");
+        use std::os::fd::AsFd;
+        assert_eq!(credentials_at(dir.as_fd()), Some(creds.clone()));
+        assert_eq!(
+            stat_at(dir.as_fd()).map(|s| s.start_time),
+            Some(st.start_time)
+        );
+        assert_eq!(credentials_of(me, st.start_time), Some(creds));
+        assert_eq!(
+            credentials_of(me, st.start_time + 1),
+            None,
+            "another identity"
+        );
     }
 }

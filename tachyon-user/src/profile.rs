@@ -90,6 +90,25 @@ pub struct ProcessInfo {
     pub threads: BTreeMap<u32, ThreadInfo>,
     /// Where it runs: cgroup, container, pid in its own namespace.
     pub place: ProcessPlace,
+    /// Who the process was when it was first tracked, to read its source
+    /// files with its rights (and only while it is still that process).
+    /// Kept in memory only: never written to recordings, so a profile read
+    /// from one has `None` here.
+    pub owner: Option<ProcessOwner>,
+}
+
+/// The identity and file credentials of a live process (see
+/// [`crate::procfs::Credentials`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessOwner {
+    /// Filesystem uid and gid.
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Start time (`/proc/PID/stat` field 22, clock ticks since boot): a
+    /// reused pid has another.
+    pub start_time: u64,
 }
 
 /// Where a process runs. Empty strings and 0 mean unknown or none.

@@ -26,7 +26,7 @@ use crate::mode::Mode;
 use crate::native::{native_stack, NativeSymbols};
 use crate::procfs;
 use crate::profile::{
-    FrameId, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
+    FrameId, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
 };
 use crate::python::layout::version_slot;
 use crate::python::process::{InspectError, Inspector, PythonProcess};
@@ -267,6 +267,22 @@ impl Engine {
         entry.version = proc.version.clone();
         entry.cmdline = procfs::cmdline(pid);
         entry.place = place;
+        // Whose rights its source files are read with (heatmap): those of
+        // the process when first tracked. A later exec keeps the entry and
+        // its first owner (a setuid exec must not lend its rights to file
+        // names chosen before); the writer refuses when they changed.
+        if entry
+            .owner
+            .as_ref()
+            .is_none_or(|o| o.start_time != key.start_time)
+        {
+            entry.owner = procfs::credentials_of(pid, key.start_time).map(|c| ProcessOwner {
+                uid: c.fsuid,
+                gid: c.fsgid,
+                groups: c.groups,
+                start_time: key.start_time,
+            });
+        }
         log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
         if let Some((_, old)) = self.symbols.insert(key, ProcessSymbols::new(proc)) {
             self.free(old);

@@ -13,8 +13,15 @@
 //! that ran it (so a process in a container shows its own file), with
 //! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)` and `O_NOFOLLOW` (no
 //! symbolic link anywhere in the path, no escape from that root), must be a
-//! regular file and at most [`MAX_SOURCE_BYTES`] long. Otherwise the section
-//! shows the counts without source and says why. Names that are not files
+//! regular file and at most [`MAX_SOURCE_BYTES`] long. The file names come
+//! from the profiled code (`compile(src, "/root/secret.txt", "exec")`), so
+//! it is opened and read with the rights of that process, never the
+//! profiler's: its filesystem uid, gid and groups as they were when it was
+//! first tracked ([`crate::profile::ProcessOwner`]), in a thread of its own
+//! ([`as_process`]), and only while the pid is still that process (same
+//! start time, same credentials). A profile without owners (read from a
+//! recording) shows no source text. Otherwise the section shows the counts
+//! without source and says why. Names that are not files
 //! (`<string>`, `<frozen importlib._bootstrap>`) and relative paths get
 //! counts only. Of a file's text, the sampled lines are shown with
 //! [`CONTEXT`] lines around them; other runs of lines are folded into one
@@ -32,7 +39,10 @@ use nix::sys::stat::Mode;
 
 use super::stacks::{value_unit, ValueUnit};
 use super::{OutputError, ProfileWriter, WriteOptions, DEFAULT_TITLE};
-use crate::profile::{FrameKind, Profile};
+use crate::procfs;
+use crate::profile::{FrameKind, ProcessOwner, Profile};
+
+mod as_process;
 
 /// Source lines shown around each sampled line.
 const CONTEXT: u32 = 3;
@@ -43,7 +53,8 @@ pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
 /// Where source files are looked up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum SourceRoot {
-    /// Under `/proc/PID/root` of a process that ran the file.
+    /// Under `/proc/PID/root` of a process that ran the file, with its
+    /// rights; only processes with an [`ProcessOwner`] (live ones).
     #[default]
     Process,
     /// Under this directory, as if it were every process's root (tests).
@@ -84,6 +95,16 @@ pub enum NoSource {
     NotRegular,
     TooLarge(u64),
     Open(io::Error),
+    /// The profiled process itself could not read it.
+    Denied,
+    /// No live process to read it from (a replayed recording).
+    NotKept,
+    /// The process is gone, or its pid is another process's now.
+    Gone(u32),
+    /// The process's credentials changed since it was first tracked.
+    OwnerChanged(u32),
+    /// The process's credentials could not be taken to read the file.
+    Credentials(io::Error),
 }
 
 impl std::fmt::Display for NoSource {
@@ -101,6 +122,22 @@ impl std::fmt::Display for NoSource {
                 "file too large ({n} bytes; at most {MAX_SOURCE_BYTES} are read)"
             ),
             NoSource::Open(e) => write!(f, "cannot read the file: {e}"),
+            NoSource::Denied => f.write_str("not readable by the profiled process's user"),
+            NoSource::NotKept => f.write_str(
+                "source text is not kept in recordings (it is read only from a running \
+                 process, with its rights)",
+            ),
+            NoSource::Gone(pid) => write!(
+                f,
+                "the process is gone (pid {pid} exited or is another process now)"
+            ),
+            NoSource::OwnerChanged(pid) => {
+                write!(f, "the user of process {pid} changed while it was profiled")
+            }
+            NoSource::Credentials(e) => write!(
+                f,
+                "cannot take the rights of the profiled process to read it: {e}"
+            ),
         }
     }
 }
@@ -139,7 +176,13 @@ pub fn read_source(root: &Path, file: &str) -> Result<String, NoSource> {
 
 fn read_source_at(root: std::os::fd::BorrowedFd<'_>, file: &str) -> Result<String, NoSource> {
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .flags(
+            OFlag::O_RDONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+        )
         .resolve(
             ResolveFlag::RESOLVE_IN_ROOT
                 | ResolveFlag::RESOLVE_NO_SYMLINKS
@@ -148,6 +191,7 @@ fn read_source_at(root: std::os::fd::BorrowedFd<'_>, file: &str) -> Result<Strin
     let fd = openat2(root, file.trim_start_matches('/'), how).map_err(|e| match e {
         // ELOOP: a symbolic link in the path (RESOLVE_NO_SYMLINKS / O_NOFOLLOW).
         Errno::ELOOP => NoSource::Symlink,
+        Errno::EACCES => NoSource::Denied,
         e => NoSource::Open(e.into()),
     })?;
     let mut f = File::from(fd);
@@ -193,7 +237,7 @@ struct FileCounts {
     lines: BTreeMap<u32, (u64, u64)>,
     /// Total of the file: samples with any frame in it.
     total: u64,
-    /// pid → samples, to pick whose root to read the file from.
+    /// Process key → samples, to pick whose root to read the file from.
     pids: HashMap<u32, u64>,
     /// Functions seen per line (names), for the tooltip.
     functions: BTreeMap<u32, Vec<String>>,
@@ -325,7 +369,7 @@ impl ProfileWriter for HeatmapWriter {
                 escape(name),
                 counts.total
             )?;
-            let source = self.source(name, counts);
+            let source = self.source(profile, name, counts);
             let text = match &source {
                 Ok(text) => Some(text.as_str()),
                 Err(why) => {
@@ -426,7 +470,12 @@ impl ProfileWriter for HeatmapWriter {
 impl HeatmapWriter {
     /// The text of `file`, from the root of the process with the most
     /// samples in it (then the next ones), or why it cannot be shown.
-    fn source(&self, file: &str, counts: &FileCounts) -> Result<String, NoSource> {
+    fn source(
+        &self,
+        profile: &Profile,
+        file: &str,
+        counts: &FileCounts,
+    ) -> Result<String, NoSource> {
         if !is_file_name(file) {
             return Err(NoSource::NotAFile);
         }
@@ -440,21 +489,63 @@ impl HeatmapWriter {
                 let mut pids: Vec<(u32, u64)> = counts.pids.iter().map(|(&p, &n)| (p, n)).collect();
                 pids.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 let mut last = None;
-                for (pid, _) in pids {
-                    let root = PathBuf::from(format!("/proc/{pid}/root"));
-                    let result = match open_root(&root) {
-                        Ok(fd) => read_source_at(fd.as_fd(), file),
-                        Err(e) => Err(NoSource::NoRoot(pid, e)),
+                for (key, _) in pids {
+                    // Only a process seen alive by this run, with its owner.
+                    let result = match profile.processes.get(&key) {
+                        Some(info) => match &info.owner {
+                            Some(owner) => read_as_process(profile.pid_of(key), owner, file),
+                            None => Err(NoSource::NotKept),
+                        },
+                        None => Err(NoSource::NotKept),
                     };
                     match result {
                         Ok(text) => return Ok(text),
                         Err(e) => last = Some(e),
                     }
                 }
-                Err(last.unwrap_or(NoSource::NotAFile))
+                Err(last.unwrap_or(NoSource::NotKept))
             }
         }
     }
+}
+
+/// Reads `file` under the root of process `pid`, with its rights, if it is
+/// still the process `owner` describes: same start time and credentials
+/// (checked through its `/proc/PID` directory, which stays bound to that
+/// process even if the pid is reused meanwhile).
+fn read_as_process(pid: u32, owner: &ProcessOwner, file: &str) -> Result<String, NoSource> {
+    let dir = procfs::open_process_dir(pid).map_err(|_| NoSource::Gone(pid))?;
+    match procfs::stat_at(dir.as_fd()) {
+        Some(st) if st.start_time == owner.start_time => {}
+        _ => return Err(NoSource::Gone(pid)),
+    }
+    let now = procfs::credentials_at(dir.as_fd()).ok_or(NoSource::Gone(pid))?;
+    let sorted = |g: &[u32]| {
+        let mut g = g.to_vec();
+        g.sort_unstable();
+        g.dedup();
+        g
+    };
+    if (now.fsuid, now.fsgid, sorted(&now.groups)) != (owner.uid, owner.gid, sorted(&owner.groups))
+    {
+        return Err(NoSource::OwnerChanged(pid));
+    }
+    // The root itself is opened with the profiler's rights (reading
+    // another user's `/proc/PID/root` takes them); nothing under it is.
+    let root = nix::fcntl::openat(
+        dir.as_fd(),
+        "root",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        // The process ended after the checks above.
+        Errno::ESRCH | Errno::ENOENT => NoSource::Gone(pid),
+        e => NoSource::NoRoot(pid, e.into()),
+    })?;
+    let file = file.to_string();
+    as_process::run_as(&now, move || read_source_at(root.as_fd(), &file))
+        .map_err(NoSource::Credentials)?
 }
 
 #[cfg(test)]
@@ -618,22 +709,22 @@ mod tests {
         assert!(why("app/ok.py").starts_with("relative path"));
     }
 
-    #[test]
-    fn process_roots_are_used() {
-        // Our own process: /proc/self/root is `/`, so a file of ours is read.
-        let dir = TestDir::new("heatmap-proc");
-        let file = dir.path().join("mine.py");
-        fs::write(&file, "def mine():\n    return 42\n").unwrap();
-        let file = fs::canonicalize(&file).unwrap();
+    /// A profile with one sample of process `pid` in `files` (one frame
+    /// each, line 1), and that process's owner.
+    fn process_profile(pid: u32, owner: Option<ProcessOwner>, files: &[&Path]) -> Profile {
         let mut p = small_profile("cpu");
-        let pid = std::process::id();
-        let frame = p.intern_frame(crate::profile::FrameInfo::python(
-            "mine",
-            file.to_str().unwrap(),
-            2,
-            1,
-        ));
-        let stack = p.intern_stack(&[frame]);
+        let frames: Vec<_> = files
+            .iter()
+            .map(|f| {
+                p.intern_frame(crate::profile::FrameInfo::python(
+                    "f",
+                    f.to_str().unwrap(),
+                    1,
+                    1,
+                ))
+            })
+            .collect();
+        let stack = p.intern_stack(&frames);
         p.add_sample(crate::profile::TimedSample {
             time_ns: 0,
             key: crate::profile::StackKey {
@@ -645,14 +736,156 @@ mod tests {
             flags: 0,
             cpu: 0,
         });
+        p.processes.insert(
+            pid,
+            crate::profile::ProcessInfo {
+                pid,
+                name: "python3".into(),
+                owner,
+                ..Default::default()
+            },
+        );
+        p
+    }
+
+    /// The owner of live process `pid`, as the session records it.
+    fn owner_of(pid: u32) -> ProcessOwner {
+        let start_time = procfs::stat(pid).unwrap().start_time;
+        let c = procfs::credentials_of(pid, start_time).unwrap();
+        ProcessOwner {
+            uid: c.fsuid,
+            gid: c.fsgid,
+            groups: c.groups,
+            start_time,
+        }
+    }
+
+    fn heatmap(p: &Profile) -> String {
         let mut out = Vec::new();
         writer_for(OutputFormat::Heatmap, &WriteOptions::default())
-            .write(&p, &mut out)
+            .write(p, &mut out)
             .unwrap();
-        let html = String::from_utf8(out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn process_roots_are_used() {
+        // Our own process: /proc/self/root is `/`, so a file of ours is read.
+        let dir = TestDir::new("heatmap-proc");
+        let file = dir.path().join("mine.py");
+        fs::write(&file, "def mine():\n    return 42\n").unwrap();
+        let file = fs::canonicalize(&file).unwrap();
+        let pid = std::process::id();
+        let mut p = process_profile(pid, Some(owner_of(pid)), &[&file]);
+        // pid 4242 of the small profile: its app.py is relative anyway.
+        let html = heatmap(&p);
         assert!(html.contains("    return 42"), "{html}");
-        // pid 4242's root is (almost certainly) not ours to read: app.py is relative anyway.
         assert!(html.contains("source not shown: relative path"));
+
+        // Read from a recording: no owner, nothing read.
+        p.processes.get_mut(&pid).unwrap().owner = None;
+        let html = heatmap(&p);
+        assert!(!html.contains("return 42"), "{html}");
+        assert!(html.contains("source not shown: source text is not kept in recordings"));
+        // A process that is not in the profile at all is not read either.
+        p.processes.remove(&pid);
+        let html = heatmap(&p);
+        assert!(!html.contains("return 42"), "{html}");
+        assert!(html.contains("source not shown: source text is not kept in recordings"));
+
+        // Another process now has the pid (another start time).
+        let mut owner = owner_of(pid);
+        owner.start_time += 1;
+        let html = heatmap(&process_profile(pid, Some(owner), &[&file]));
+        assert!(!html.contains("return 42"), "{html}");
+        assert!(
+            html.contains("source not shown: the process is gone"),
+            "{html}"
+        );
+
+        // The process changed its user since it was tracked.
+        let mut owner = owner_of(pid);
+        owner.uid = owner.uid.wrapping_add(1);
+        let html = heatmap(&process_profile(pid, Some(owner), &[&file]));
+        assert!(!html.contains("return 42"), "{html}");
+        assert!(html.contains("changed while it was profiled"), "{html}");
+    }
+
+    /// The file names of an unprivileged process are read with its rights:
+    /// a root-only file it names is not shown, its own files are.
+    #[test]
+    fn sources_are_read_with_the_process_rights() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(
+                !ci,
+                "sources_are_read_with_the_process_rights needs root in CI"
+            );
+            eprintln!("SKIPPED sources_are_read_with_the_process_rights: needs root");
+            return;
+        }
+        let dir = TestDir::new("heatmap-rights");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let secret = dir.path().join("secret.py");
+        let visible = dir.path().join("visible.py");
+        fs::write(&secret, "TOP_SECRET = 1\n").unwrap();
+        fs::write(&visible, "VISIBLE = 1\n").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&visible, fs::Permissions::from_mode(0o644)).unwrap();
+        // A process of uid/gid 65534 (std drops the supplementary groups).
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut child = Kill(
+            std::process::Command::new("sleep")
+                .arg("60")
+                .uid(65534)
+                .gid(65534)
+                .spawn()
+                .unwrap(),
+        );
+        let pid = child.0.id();
+        // Until it has exec'd, it is still root.
+        let mut owner = owner_of(pid);
+        for _ in 0..500 {
+            if owner.uid == 65534 && owner.gid == 65534 && owner.groups.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            owner = owner_of(pid);
+        }
+        assert_eq!((owner.uid, owner.gid), (65534, 65534), "{owner:?}");
+        let p = process_profile(pid, Some(owner), &[&secret, &visible]);
+        let html = heatmap(&p);
+        assert!(!html.contains("TOP_SECRET"), "{html}");
+        assert!(
+            html.contains("source not shown: not readable by the profiled process&#39;s user"),
+            "{html}"
+        );
+        assert!(html.contains("VISIBLE = 1"), "{html}");
+        // This thread is still root.
+        // SAFETY: setfsuid(-1) only returns the current fsuid.
+        assert_eq!(
+            unsafe { libc::syscall(libc::SYS_setfsuid, -1i32 as u32) },
+            0
+        );
+
+        // Once it is gone (and whoever gets its pid), nothing is read.
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+        let html = heatmap(&p);
+        assert!(!html.contains("VISIBLE = 1"), "{html}");
+        assert!(
+            html.contains("source not shown: the process is gone"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod recording;
 mod replay_tests;
 mod speedscope;
 mod stacks;
+mod target;
 mod text;
 
 #[cfg(test)]
@@ -53,6 +54,7 @@ pub use recording::{
 };
 pub use speedscope::SpeedscopeWriter;
 pub use stacks::{sanitize_label, value_unit, GroupBy, Roots, ValueUnit};
+pub use target::{resolve_format, Target, TargetError};
 pub use text::{SortOrder, TextWriter, DEFAULT_LIMIT};
 
 /// Renders a profile in one format.

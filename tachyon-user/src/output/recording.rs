@@ -428,6 +428,9 @@ fn decode_body(body: &[u8], version: u32) -> Result<Profile, RecordingError> {
             cmdline: d.str()?,
             threads: BTreeMap::new(),
             place: ProcessPlace::default(),
+            // Credentials are never recorded: a replayed profile reads no
+            // source file.
+            owner: None,
         };
         let threads = d.count(4 + 4 + 8)?;
         for _ in 0..threads {
