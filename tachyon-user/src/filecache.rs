@@ -12,6 +12,28 @@ use std::sync::Arc;
 use lru::LruCache;
 use rustc_hash::FxBuildHasher;
 
+/// Largest binary parsed (libpython and the largest shared libraries are
+/// a few tens of MiB).
+const MAX_BINARY_BYTES: u64 = 1 << 30;
+
+/// Refuses files no real binary looks like, before anything is parsed: over
+/// [`MAX_BINARY_BYTES`], or sparse (less than a quarter of the size on disk:
+/// a crafted file of holes would have the parser read gigabytes of zeros).
+pub fn plausible_binary(len: u64, blocks_512: u64) -> Result<(), String> {
+    if len > MAX_BINARY_BYTES {
+        return Err(format!(
+            "{len} bytes, more than the {MAX_BINARY_BYTES} a binary may have"
+        ));
+    }
+    let on_disk = blocks_512.saturating_mul(512);
+    if len > 1 << 20 && on_disk < len / 4 {
+        return Err(format!(
+            "a sparse file ({len} bytes, {on_disk} on disk): not a real binary"
+        ));
+    }
+    Ok(())
+}
+
 /// A bounded cache of facts parsed from files.
 pub struct FileCache<T> {
     entries: LruCache<(u64, u64), Arc<T>, FxBuildHasher>,
@@ -37,10 +59,16 @@ impl<T> FileCache<T> {
         parse: impl FnOnce(File) -> Result<T, E>,
         io_error: impl FnOnce(std::io::Error) -> E,
     ) -> Result<Arc<T>, E> {
-        let meta = file.metadata().map_err(io_error)?;
+        let meta = match file.metadata() {
+            Ok(m) => m,
+            Err(e) => return Err(io_error(e)),
+        };
         let key = (meta.dev(), meta.ino());
         if let Some(v) = self.entries.get(&key) {
             return Ok(v.clone());
+        }
+        if let Err(why) = plausible_binary(meta.len(), meta.blocks()) {
+            return Err(io_error(std::io::Error::other(why)));
         }
         let v = Arc::new(parse(file)?);
         if self
@@ -125,6 +153,38 @@ mod tests {
         );
         assert_eq!(r.err().as_deref(), Some("bad"));
         assert!(cache.is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn huge_or_sparse_files_are_not_binaries() {
+        assert!(plausible_binary(30 << 20, (30 << 20) / 512).is_ok());
+        assert!(
+            plausible_binary(4096, 0).is_ok(),
+            "small files are not judged"
+        );
+        let e = plausible_binary(8 << 30, (8 << 30) / 512).unwrap_err();
+        assert!(e.contains("more than"), "{e}");
+        let e = plausible_binary(512 << 20, 8).unwrap_err();
+        assert!(e.contains("sparse"), "{e}");
+    }
+
+    /// A real sparse file: 64 MiB of holes.
+    #[test]
+    fn a_sparse_file_is_refused_before_parsing() {
+        let dir = std::env::temp_dir().join(format!("filecache-s-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("libpython3.12.so");
+        let f = File::create(&path).expect("create");
+        f.set_len(64 << 20).expect("set_len");
+        drop(f);
+        let mut cache: FileCache<usize> = FileCache::new(4);
+        let r = cache.get_or_parse(
+            File::open(&path).expect("open"),
+            |_| -> Result<usize, String> { panic!("parsed a sparse file") },
+            |e| e.to_string(),
+        );
+        assert!(r.unwrap_err().contains("sparse"));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -186,3 +186,29 @@ fn sigterm_writes_the_profile_so_far() {
 fn sighup_writes_the_profile_so_far() {
     signal_writes_the_profile_so_far(libc::SIGHUP, "sighup");
 }
+
+/// A process that maps an 8 GiB file of holes named like libpython: refused
+/// as a binary at once, with a reason, and nothing read.
+#[test]
+fn a_sparse_file_posing_as_libpython_is_refused() {
+    let py = interpreter("3.11-debian");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let w = Workload::start(&py.path, "sparse_lib.py", &["20"]);
+    let started = std::time::Instant::now();
+    let out = run_binary(&["--pid", &w.pid().to_string(), "--duration", "1"]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{err}");
+    // The reason, not the file name: too large for a binary, or holes.
+    assert!(
+        err.contains("a binary may have") || err.contains("a sparse file ("),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

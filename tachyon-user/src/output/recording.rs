@@ -43,6 +43,12 @@ pub const RECORDING_MAGIC: &[u8; 8] = b"TACHYREC";
 /// version from 1).
 pub const RECORDING_VERSION: u32 = 2;
 const HEADER_LEN: usize = 40;
+/// Largest recording file read (a day of 100 Hz samples on 64 CPUs is far
+/// below it).
+const MAX_FILE_BYTES: u64 = 2 << 30;
+/// Largest body a recording may decompress to: a header that claims more
+/// (a zstd bomb) is refused before anything is decompressed.
+const MAX_BODY_BYTES: u64 = 8 << 30;
 const ZSTD_LEVEL: i32 = 3;
 
 /// Why a recording could not be read.
@@ -61,6 +67,11 @@ pub enum RecordingError {
         "unsupported recording format version {found} (this build reads versions 1 to {supported})"
     )]
     UnsupportedVersion { found: u32, supported: u32 },
+
+    /// The file, or the body its header announces, is larger than this
+    /// build reads.
+    #[error("the recording's {what} is larger than {limit} bytes, the most this build reads")]
+    TooLarge { what: &'static str, limit: u64 },
 
     /// The file ends before the length its header gives.
     #[error("the recording is truncated: {found} bytes, {expected} expected")]
@@ -116,7 +127,17 @@ pub fn encode_recording(profile: &Profile) -> io::Result<Vec<u8>> {
 
 /// Reads the recording at `path`.
 pub fn read_recording(path: &Path) -> Result<Profile, RecordingError> {
-    decode_recording(&std::fs::read(path)?)
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(RecordingError::TooLarge {
+            what: "file",
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    decode_recording(&bytes)
 }
 
 /// Whether `bytes` start like a recording (the magic, or a prefix of it).
@@ -164,6 +185,12 @@ pub fn decode_recording(bytes: &[u8]) -> Result<Profile, RecordingError> {
     }
     let payload_len = le_u64(&bytes[16..]);
     let body_len = le_u64(&bytes[24..]);
+    if body_len > MAX_BODY_BYTES {
+        return Err(RecordingError::TooLarge {
+            what: "body",
+            limit: MAX_BODY_BYTES,
+        });
+    }
     let total = (HEADER_LEN as u64)
         .checked_add(payload_len)
         .ok_or_else(|| corrupt("payload length overflows"))?;
@@ -700,5 +727,20 @@ mod tests {
         bad.frames.push(bad.frames[0].clone());
         let err = decode_body(&encode_body(&bad, 2), 2).unwrap_err();
         assert!(err.to_string().contains("duplicate"), "{err}");
+    }
+
+    /// A header that announces a huge body is refused before decompressing
+    /// (a zstd bomb would otherwise fill the memory).
+    #[test]
+    fn a_body_larger_than_the_limit_is_refused_up_front() {
+        let mut bytes = render(&small_profile("cpu"));
+        bytes[24..32].copy_from_slice(&(MAX_BODY_BYTES + 1).to_le_bytes());
+        let crc = crc32fast::hash(&bytes[8..32]);
+        bytes[32..36].copy_from_slice(&crc.to_le_bytes());
+        let err = decode_recording(&bytes).unwrap_err();
+        assert!(
+            matches!(err, RecordingError::TooLarge { what: "body", .. }),
+            "{err}"
+        );
     }
 }
