@@ -6,6 +6,7 @@ pub mod assembly;
 pub mod bpf;
 pub mod cli;
 pub mod container;
+pub mod engine;
 pub mod filecache;
 pub mod kallsyms;
 pub mod kernel;

@@ -8,34 +8,22 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, RingBuf};
-use aya_log::EbpfLogger;
-use tachyon_common::{counter, Config, ProcInfo, SampleHeader, SAMPLE_OFF_CPU};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+use tachyon_common::Config;
 use tokio::sync::mpsc;
 
-use crate::assembly::{Assembler, AssemblyOptions, OffCpuBook};
 use crate::bpf::{BpfError, Sampler};
 use crate::container::{PlaceCache, PlaceFilter, DEFAULT_CACHE_CAPACITY};
+use crate::engine::{ring_of, Engine, KernelLogs};
 use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
-use crate::native::{native_stack, NativeSymbols};
 use crate::procfs;
-use crate::profile::{
-    FrameId, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
-};
-use crate::python::layout::version_slot;
+use crate::profile::{ProcessPlace, Profile};
 use crate::python::process::{InspectError, Inspector, PythonProcess};
-use crate::record::{decode, FrameIter, Record};
-use crate::states::ProcessStates;
 pub use crate::summary::Summary;
-use crate::symbolize::ProcessSymbols;
 pub use crate::tracker::Targets;
-use crate::tracker::{Action, ProcessKey, SystemHost, Tracker};
 
 /// What the user asked for.
 #[derive(Clone, Debug)]
@@ -93,402 +81,6 @@ pub struct WindowStats {
     pub lost: u64,
     /// Ticks of threads without Python state during the window.
     pub no_thread_state: u64,
-}
-
-/// How long the state of a process that exited is kept for its samples
-/// still in the ring buffer.
-const RETIRE_AFTER: Duration = Duration::from_millis(500);
-/// Records handled per turn of the loop, so that a burst (or a slow
-/// symbolization) never keeps Ctrl-C, the deadline or retries waiting.
-const DRAIN_BUDGET: usize = 4096;
-
-fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-        .unwrap_or(0)
-}
-
-/// State of a running session.
-struct Engine {
-    opts: SessionOptions,
-    sampler: Sampler,
-    host: SystemHost,
-    tracker: Tracker,
-    /// Symbol state of each profiled pid (and of exited ones until their
-    /// last samples are in).
-    symbols: ProcessStates<ProcessSymbols>,
-    profile: Profile,
-    /// The key of each tracked process in the profile (its pid, unless the
-    /// pid was reused).
-    slots: ProcessSlots,
-    assembler: Assembler,
-    off_cpu: OffCpuBook,
-    start_ktime: u64,
-    period_ns: u64,
-    retry_tx: mpsc::UnboundedSender<(u32, usize)>,
-    kallsyms: KernelSymbols,
-    native: NativeSymbols,
-    /// Reused buffer for a sample's frame ids.
-    ids: Vec<FrameId>,
-    /// Unsymbolized frames and cache evictions of processes whose state is
-    /// gone.
-    freed_failures: u64,
-    freed_evictions: u64,
-    processes_freed: u64,
-    /// Kernel counters at the end of the previous window.
-    window_counters: [u64; counter::COUNT as usize],
-    windowed: WindowTotals,
-}
-
-/// What closed windows held, for the summary of a continuous run.
-#[derive(Default)]
-struct WindowTotals {
-    used: bool,
-    samples: u64,
-    processes: usize,
-    threads: usize,
-    /// Keys (and threads) counted already, of processes still running.
-    seen: std::collections::HashSet<u32>,
-    seen_threads: std::collections::HashSet<(u32, u32)>,
-}
-
-impl Engine {
-    fn new(
-        opts: SessionOptions,
-        sampler: Sampler,
-        kallsyms: KernelSymbols,
-        retry_tx: mpsc::UnboundedSender<(u32, usize)>,
-    ) -> Self {
-        let meta = ProfileMeta {
-            rate_hz: opts.rate_hz,
-            start_unix_ns: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0),
-            mode: opts.mode.name().into(),
-            ..Default::default()
-        };
-        let mut profile = Profile::new(meta);
-        if opts.keep_timeline {
-            profile.keep_timeline();
-        }
-        let assembler = Assembler::new(
-            AssemblyOptions {
-                show_gc: opts.show_gc,
-                native_stacks: opts.native_stacks,
-                kernel_stacks: opts.kernel_stacks,
-            },
-            &mut profile,
-        );
-        let start_ktime = monotonic_ns();
-        Self {
-            period_ns: 1_000_000_000 / opts.rate_hz.max(1),
-            tracker: Tracker::with_filters(
-                opts.targets.clone(),
-                opts.follow_children,
-                opts.filters.clone(),
-            ),
-            host: SystemHost::new(&opts.docker_root),
-            opts,
-            sampler,
-            symbols: ProcessStates::new(RETIRE_AFTER),
-            profile,
-            slots: ProcessSlots::default(),
-            assembler,
-            off_cpu: OffCpuBook::new(start_ktime),
-            start_ktime,
-            retry_tx,
-            kallsyms,
-            native: NativeSymbols::new(),
-            ids: Vec::new(),
-            freed_failures: 0,
-            freed_evictions: 0,
-            processes_freed: 0,
-            window_counters: [0; counter::COUNT as usize],
-            windowed: WindowTotals::default(),
-        }
-    }
-
-    /// Starts profiling the requested processes and, with `--all-python`,
-    /// every Python process running now; says how many.
-    fn start(&mut self, initial: Vec<PythonProcess>) {
-        let me = std::process::id();
-        let pids: Vec<u32> = procfs::all_pids()
-            .into_iter()
-            .filter(|&p| p != me)
-            .collect();
-        let actions = self.tracker.start(&mut self.host, initial, &pids);
-        self.apply(actions);
-        announce(self);
-    }
-
-    /// Carries out what the tracker decided.
-    fn apply(&mut self, actions: Vec<Action>) {
-        for a in actions {
-            match a {
-                Action::Track {
-                    key,
-                    process,
-                    place,
-                } => self.track(key, *process, *place),
-                Action::Untrack(key) => self.untrack(key),
-                Action::Retry {
-                    pid,
-                    attempt,
-                    delay,
-                } => {
-                    let tx = self.retry_tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let _ = tx.send((pid, attempt));
-                    });
-                }
-                Action::Warn(w) => log::warn!("{w}"),
-            }
-        }
-    }
-
-    fn track(&mut self, key: ProcessKey, proc: PythonProcess, place: ProcessPlace) {
-        let pid = key.pid;
-        let info = ProcInfo {
-            runtime_addr: proc.runtime_addr,
-            version_slot: version_slot(proc.layout.minor),
-            _pad: 0,
-            none_addr: proc.none_addr,
-        };
-        if let Err(e) = self.sampler.track(pid, info) {
-            log::warn!("cannot track pid {pid}: {e}");
-            return;
-        }
-        let slot = self.slots.assign(&self.profile, pid, key.start_time);
-        let entry = self.profile.processes.entry(slot).or_default();
-        entry.pid = pid;
-        entry.name = proc.comm.clone();
-        entry.version = proc.version.clone();
-        entry.cmdline = procfs::cmdline(pid);
-        entry.place = place;
-        // Whose rights its source files are read with (heatmap): those of
-        // the process when first tracked. A later exec keeps the entry and
-        // its first owner (a setuid exec must not lend its rights to file
-        // names chosen before); the writer refuses when they changed.
-        if entry
-            .owner
-            .as_ref()
-            .is_none_or(|o| o.start_time != key.start_time)
-        {
-            entry.owner = procfs::credentials_of(pid, key.start_time).map(|c| ProcessOwner {
-                uid: c.fsuid,
-                gid: c.fsgid,
-                groups: c.groups,
-                start_time: key.start_time,
-            });
-        }
-        log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
-        if let Some((_, old)) = self.symbols.insert(key, ProcessSymbols::new(proc)) {
-            self.free(old);
-        }
-    }
-
-    fn untrack(&mut self, key: ProcessKey) {
-        self.sampler.untrack(key.pid);
-        self.native.forget(key.pid);
-        let slot = self.slots.key(key.pid);
-        for s in self.off_cpu.forget_process(slot, monotonic_ns()) {
-            self.profile.add_sample(s);
-        }
-        self.symbols.retire(key, Instant::now());
-    }
-
-    fn free(&mut self, s: ProcessSymbols) {
-        self.freed_failures += s.failures;
-        self.freed_evictions += s.evictions;
-        self.processes_freed += 1;
-    }
-
-    /// Frees the state of processes whose last samples are in; forgets
-    /// followed processes that are gone.
-    fn housekeeping(&mut self) {
-        for (key, s) in self.symbols.expire(Instant::now()) {
-            self.free(s);
-            self.slots.release(key.pid, key.start_time);
-        }
-        self.tracker.prune(&self.host);
-    }
-
-    fn on_sample(
-        &mut self,
-        header: SampleHeader,
-        frames: FrameIter<'_>,
-        native: &[u64],
-        kernel: &[u64],
-    ) {
-        if !self.opts.mode.keeps(header.flags) {
-            return;
-        }
-        let Some(sym) = self.symbols.get_mut(header.pid) else {
-            return;
-        };
-        let mut ids = std::mem::take(&mut self.ids);
-        ids.clear();
-        ids.extend(frames.map(|f| sym.frame(&f, &mut self.profile)));
-        let native = (self.opts.native_stacks && !native.is_empty())
-            .then(|| native_stack(&mut self.native, header.pid, native));
-        let kernel: Vec<(u64, &str)> = kernel
-            .iter()
-            .filter_map(|&a| Some((a, self.kallsyms.lookup(a)?)))
-            .collect();
-        let stack = self.assembler.assemble(
-            &mut self.profile,
-            header.flags,
-            &mut ids,
-            native.as_ref(),
-            &kernel,
-        );
-        self.ids = ids;
-        let (pid, tid) = (header.pid, header.tid);
-        let slot = self.slots.key(pid);
-        self.profile
-            .note_thread(slot, tid, || procfs::thread_comm(pid, tid));
-        let key = StackKey {
-            pid: slot,
-            tid,
-            stack,
-        };
-        if header.flags & SAMPLE_OFF_CPU != 0 {
-            // Weighted when the thread runs again (EVENT_SWITCH_IN).
-            self.off_cpu
-                .leave(key, header.ktime_ns, header.flags, header.cpu);
-            return;
-        }
-        self.profile.add_sample(TimedSample {
-            time_ns: header.ktime_ns.saturating_sub(self.start_ktime),
-            key,
-            weight_ns: self.period_ns,
-            flags: header.flags,
-            cpu: header.cpu,
-        });
-    }
-
-    fn on_record(&mut self, bytes: &[u8]) {
-        let actions = match decode(bytes) {
-            Some(Record::Sample {
-                header,
-                frames,
-                native,
-                kernel,
-            }) => {
-                self.on_sample(header, frames, &native, &kernel);
-                return;
-            }
-            Some(Record::SwitchIn(ev)) => {
-                if let Some(s) = self.off_cpu.back(ev.aux, ev.ktime_ns) {
-                    self.profile.add_sample(s);
-                }
-                return;
-            }
-            Some(Record::Exec(ev)) => self.tracker.on_exec(&mut self.host, ev.pid),
-            Some(Record::Fork(ev)) => self.tracker.on_fork(&mut self.host, ev.pid, ev.aux),
-            Some(Record::Exit(ev)) => self.tracker.on_exit(ev.pid),
-            None => {
-                log::debug!("undecodable record of {} bytes", bytes.len());
-                return;
-            }
-        };
-        self.apply(actions);
-    }
-
-    /// Handles at most [`DRAIN_BUDGET`] records; true if more may wait.
-    fn drain(&mut self, rb: &mut RingBuf<MapData>) -> bool {
-        for _ in 0..DRAIN_BUDGET {
-            match rb.next() {
-                Some(item) => self.on_record(&item),
-                None => return false,
-            }
-        }
-        true
-    }
-
-    /// Hands the window that ends now to `sink` and starts the next one;
-    /// processes that are gone leave the live profile.
-    fn close_window(&mut self, windows: &mut Windows) {
-        let now_ns = monotonic_ns().saturating_sub(self.start_ktime);
-        let w = self.profile.take_window(now_ns);
-        let counters = self.sampler.counters();
-        let delta = |i: u32, last: &mut [u64; counter::COUNT as usize]| {
-            let d = counters[i as usize].saturating_sub(last[i as usize]);
-            last[i as usize] = counters[i as usize];
-            d
-        };
-        let stats = WindowStats {
-            samples: w.total_samples(),
-            processes: w.processes.len(),
-            lost: delta(counter::LOST, &mut self.window_counters),
-            no_thread_state: delta(counter::NO_TSTATE, &mut self.window_counters),
-        };
-        // Totals over all windows, for the summary; what is remembered to
-        // count each process and thread once stays as small as what runs.
-        self.windowed.used = true;
-        self.windowed.samples += stats.samples;
-        for (&k, p) in &w.processes {
-            if self.windowed.seen.insert(k) {
-                self.windowed.processes += 1;
-            }
-            for &tid in p.threads.keys() {
-                if self.windowed.seen_threads.insert((k, tid)) {
-                    self.windowed.threads += 1;
-                }
-            }
-        }
-        let live = self.slots.current_keys();
-        self.profile.processes.retain(|k, _| live.contains(k));
-        self.windowed.seen.retain(|k| live.contains(k));
-        self.windowed.seen_threads.retain(|(k, _)| live.contains(k));
-        (windows.sink)(w, stats);
-    }
-
-    /// Closes the profile: threads still off CPU weigh the time until now,
-    /// the counters go into the summary.
-    /// Threads still off CPU weigh the time until now.
-    fn flush_off_cpu(&mut self) {
-        for s in self.off_cpu.drain(monotonic_ns()) {
-            self.profile.add_sample(s);
-        }
-    }
-
-    fn finish(mut self, duration: Duration) -> (Profile, Summary) {
-        self.flush_off_cpu();
-        let counters = self.sampler.counters();
-        self.profile.meta.duration_ns = duration.as_nanos() as u64;
-        let live = self.profile.processes.values();
-        let summary = Summary {
-            duration,
-            processes: match self.windowed.used {
-                true => self.windowed.processes,
-                false => live.clone().filter(|p| !p.threads.is_empty()).count(),
-            },
-            threads: match self.windowed.used {
-                true => self.windowed.threads,
-                false => live.map(|p| p.threads.len()).sum(),
-            },
-            samples: self.windowed.samples + self.profile.total_samples(),
-            lost: counters[counter::LOST as usize],
-            truncated: counters[counter::TRUNCATED as usize],
-            unsymbolized: self.freed_failures
-                + self.symbols.values().map(|s| s.failures).sum::<u64>(),
-            read_errors: counters[counter::READ_ERRORS as usize],
-            no_thread_state: counters[counter::NO_TSTATE as usize],
-            events_lost: counters[counter::EVENTS_LOST as usize],
-            native_incomplete: self.assembler.native_incomplete,
-            processes_freed: self.processes_freed,
-            cache_evictions: self.freed_evictions
-                + self.symbols.values().map(|s| s.evictions).sum::<u64>()
-                + self.host.inspector.evictions()
-                + self.native.evictions(),
-        };
-        // Processes that never produced a sample are not part of the profile.
-        self.profile.processes.retain(|_, p| !p.threads.is_empty());
-        (self.profile, summary)
-    }
 }
 
 /// What the checks before loading anything found, for [`run`].
@@ -585,26 +177,9 @@ pub async fn run(
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel();
     let mut engine = Engine::new(opts, sampler, kallsyms, retry_tx);
     engine.start(ready.initial);
-    let deadline = engine
-        .opts
-        .duration
-        .map(|d| tokio::time::Instant::now() + d);
-    let until_deadline = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    };
+    let until_deadline = sleep_for(engine.opts.duration);
     tokio::pin!(until_deadline, stop);
-    let mut check = tokio::time::interval(Duration::from_millis(100));
-    let window_every = windows
-        .as_ref()
-        .map_or(Duration::from_secs(3600), |w| w.interval);
-    let mut window =
-        tokio::time::interval_at(tokio::time::Instant::now() + window_every, window_every);
-    // Samples do not wake us up (see the kernel side): drain on a timer.
-    let mut drain = tokio::time::interval(Duration::from_millis(4));
-    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ticks = Ticks::new(windows.as_ref().map(|w| w.interval));
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
@@ -613,20 +188,17 @@ pub async fn run(
                     guard.clear_ready();
                 }
             }
-            _ = drain.tick() => { engine.drain(ring.get_mut()); }
+            _ = ticks.drain.tick() => { engine.drain(ring.get_mut()); }
             _ = kernel_logs.ready() => {}
-            _ = window.tick(), if windows.is_some() => {
+            _ = ticks.window.tick(), if windows.is_some() => {
                 if let Some(w) = windows.as_mut() {
                     engine.close_window(w);
                 }
             }
-            Some((pid, attempt)) = retry_rx.recv() => {
-                let actions = engine.tracker.inspect(&mut engine.host, pid, attempt);
-                engine.apply(actions);
-            }
+            Some((pid, attempt)) = retry_rx.recv() => engine.retry(pid, attempt),
             _ = &mut until_deadline => break,
             _ = &mut stop => break,
-            _ = check.tick() => {
+            _ = ticks.check.tick() => {
                 engine.housekeeping();
                 if engine.tracker.all_targets_gone() {
                     break;
@@ -644,62 +216,34 @@ pub async fn run(
     Ok(engine.finish(started.elapsed()))
 }
 
-/// The kernel side's log records (`--debug-ebpf`), forwarded to the `log`
-/// crate (target `tachyon_ebpf`) as they come.
-struct KernelLogs(Option<AsyncFd<EbpfLogger<&'static dyn log::Log>>>);
-
-impl KernelLogs {
-    fn new(logger: Option<EbpfLogger<&'static dyn log::Log>>) -> Result<Self, SessionError> {
-        let Some(logger) = logger else {
-            return Ok(Self(None));
-        };
-        // SAFETY: the logger owns its ring buffer's map fd; the AsyncFd owns
-        // the logger, so the fd stays open and unchanged while registered.
-        let fd = unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
-            .map_err(|e| SessionError::Ring(e.into()))?;
-        Ok(Self(Some(fd)))
-    }
-
-    /// Completes after forwarding what was ready; never without a logger.
-    async fn ready(&mut self) {
-        match self.0.as_mut() {
-            Some(fd) => {
-                if let Ok(mut guard) = fd.readable_mut().await {
-                    guard.get_inner_mut().flush();
-                    guard.clear_ready();
-                }
-            }
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Forwards whatever is left at the end of the run.
-    fn flush(&mut self) {
-        if let Some(fd) = self.0.as_mut() {
-            fd.get_mut().flush();
-        }
+/// Completes after `duration`, or never.
+async fn sleep_for(duration: Option<Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 
-/// The ring buffer, registered with the runtime.
-fn ring_of(sampler: &mut Sampler) -> Result<AsyncFd<RingBuf<MapData>>, SessionError> {
-    let ring = sampler.take_events().ok_or(BpfError::Missing("EVENTS"))?;
-    // SAFETY: the ring buffer owns its map fd; the AsyncFd owns the ring
-    // buffer, so the fd stays open and unchanged while it is registered.
-    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| SessionError::Ring(e.into()))
+/// The loop's timers.
+struct Ticks {
+    /// Housekeeping and the end of `--pid` targets.
+    check: tokio::time::Interval,
+    /// Samples do not wake the loop (see the kernel side): it drains on
+    /// this timer.
+    drain: tokio::time::Interval,
+    /// The end of a window (continuous mode).
+    window: tokio::time::Interval,
 }
 
-fn announce(engine: &Engine) {
-    let n = engine.tracker.live();
-    eprintln!(
-        "tachyon-bpf: sampling {n} Python process{} at {} Hz on {} CPUs{}",
-        if n == 1 { "" } else { "es" },
-        engine.opts.rate_hz,
-        engine.sampler.cpus,
-        match engine.opts.targets {
-            Targets::AllPython => ", following new ones",
-            Targets::Pids(_) => "",
+impl Ticks {
+    fn new(window: Option<Duration>) -> Self {
+        let every = window.unwrap_or(Duration::from_secs(3600));
+        let mut drain = tokio::time::interval(Duration::from_millis(4));
+        drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Self {
+            check: tokio::time::interval(Duration::from_millis(100)),
+            drain,
+            window: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
         }
-    );
+    }
 }
