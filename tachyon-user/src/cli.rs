@@ -155,13 +155,16 @@ pub struct ReplayArgs {
 /// Where and how a profile is written (a run and `replay` share these).
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Write the profile here (format from --format or the extension).
-    /// Without it, a table of the top functions goes to standard output.
+    /// Write the profile here (format from --format or the extension; `-`
+    /// is standard output). Checked before sampling starts; a FIFO or
+    /// character device is written into, never replaced. Without it, a
+    /// table of the top functions goes to standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format (default: from the extension of --output, else text on
-    /// standard output and collapsed in a file).
+    /// Output format (default: from the extension of --output; text on
+    /// standard output). A file name whose extension names no format is an
+    /// error.
     #[arg(short, long, value_enum)]
     pub format: Option<OutputFormat>,
 
