@@ -508,27 +508,34 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
     }
 
+    /// The fixture's pprof in a scratch folder, for the consumer `tool`;
+    /// `None` (the test is skipped) when the tool is missing, except under
+    /// `CI=true`, where that fails.
+    fn fixture_file_for(tool: &Path, install: &str, tag: &str) -> Option<(TestDir, PathBuf)> {
+        if !tool.exists() {
+            let msg = format!("{} is missing: run {install}", tool.display());
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            eprintln!("skipping: {msg}");
+            return None;
+        }
+        let dir = TestDir::new(tag);
+        let file = dir.path().join("fixture.pb.gz");
+        std::fs::write(&file, render(&fixture_profile())).unwrap();
+        Some((dir, file))
+    }
+
     /// Go's own `pprof` (built by scripts/install-pprof.sh into `.tools/`),
     /// as Pyroscope, Parca and `go tool pprof` users read a profile: every
     /// function and marker keeps its name, and the labels are there.
     #[test]
     fn go_pprof_reads_names_and_labels() {
         let pprof = repo_root().join(".tools/pprof");
-        if !pprof.exists() {
-            let msg = format!(
-                "{} is missing: run scripts/install-pprof.sh",
-                pprof.display()
-            );
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            eprintln!("skipping the Go pprof check: {msg}");
+        let Some((_dir, file)) = fixture_file_for(&pprof, "scripts/install-pprof.sh", "pprof-go")
+        else {
             return;
-        }
-        let profile = fixture_profile();
-        let dir = TestDir::new("pprof-go");
-        let file = dir.path().join("fixture.pb.gz");
-        std::fs::write(&file, render(&profile)).unwrap();
+        };
         let run = |args: &[&str]| {
             let out = Command::new(&pprof).args(args).arg(&file).output().unwrap();
             assert!(
@@ -568,21 +575,14 @@ mod tests {
         let root = repo_root();
         let python = root.join(".cache/consumers-venv/bin/python");
         let script = root.join("tests/consumers/decode_pprof.py");
-        if !python.exists() {
-            let msg = format!(
-                "{} is missing: run scripts/install-consumers-py.sh (or cargo xtask provision)",
-                python.display()
-            );
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            eprintln!("skipping the independent pprof decode: {msg}");
+        let Some((_dir, file)) = fixture_file_for(
+            &python,
+            "scripts/install-consumers-py.sh (or cargo xtask provision)",
+            "pprof-python",
+        ) else {
             return;
-        }
+        };
         let profile = fixture_profile();
-        let dir = TestDir::new("pprof-python");
-        let file = dir.path().join("fixture.pb.gz");
-        std::fs::write(&file, render(&profile)).unwrap();
         let out = Command::new(&python)
             .arg(&script)
             .arg(&file)
