@@ -59,6 +59,13 @@ impl Assembler {
         }
     }
 
+    /// Forgets the frame ids it cached (after [`Profile::compact`]) and
+    /// interns its marker again.
+    pub fn reset(&mut self, profile: &mut Profile) {
+        self.native_id = profile.intern_frame(FrameInfo::marker(NATIVE));
+        self.kernel_frames.clear();
+    }
+
     /// The `<native>` marker's frame id.
     pub fn native_marker(&self) -> FrameId {
         self.native_id
@@ -235,6 +242,23 @@ impl OffCpuBook {
 
     pub fn len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// The stacks the waiting threads hold.
+    pub fn stacks(&self) -> Vec<StackId> {
+        self.pending.values().map(|p| p.key.stack).collect()
+    }
+
+    /// Renumbers the waiting stacks (after [`Profile::compact`]); a stack
+    /// the map lacks is dropped with its thread's wait.
+    pub fn remap(&mut self, map: &HashMap<StackId, StackId>) {
+        self.pending.retain(|_, p| match map.get(&p.key.stack) {
+            Some(&s) => {
+                p.key.stack = s;
+                true
+            }
+            None => false,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -474,5 +498,50 @@ mod tests {
             [(21, 1_700)]
         );
         assert!(book.is_empty());
+    }
+
+    #[test]
+    fn waiting_stacks_follow_a_compaction() {
+        let mut book = OffCpuBook::new(0);
+        book.leave(key(1, 11, 5), 100, SAMPLE_OFF_CPU, 0);
+        book.leave(key(1, 12, 7), 100, SAMPLE_OFF_CPU, 0);
+        let mut held = book.stacks();
+        held.sort();
+        assert_eq!(held, [5, 7]);
+        let map: HashMap<StackId, StackId> = [(5, 0)].into_iter().collect();
+        book.remap(&map);
+        assert_eq!(book.len(), 1, "a stack the map lacks goes");
+        assert_eq!(book.back(11, 200).map(|s| s.key.stack), Some(0));
+    }
+
+    #[test]
+    fn reset_interns_the_marker_again_in_compacted_tables() {
+        let mut p = Profile::default();
+        let opts = AssemblyOptions {
+            kernel_stacks: true,
+            ..Default::default()
+        };
+        let mut a = Assembler::new(opts, &mut p);
+        let f = py(&mut p, "f", 1);
+        a.assemble(
+            &mut p,
+            SAMPLE_ON_CPU,
+            &mut vec![f],
+            None,
+            &[(9, "vfs_read")],
+        );
+        p.compact(&[]);
+        assert!(p.frames.is_empty());
+        a.reset(&mut p);
+        assert_eq!(p.frames[a.native_marker() as usize].name, NATIVE);
+        let f = py(&mut p, "f", 1);
+        let s = a.assemble(
+            &mut p,
+            SAMPLE_ON_CPU,
+            &mut vec![f],
+            None,
+            &[(9, "vfs_read")],
+        );
+        assert_eq!(labels(&p, s), ["f (app.py:1)", "vfs_read_[k]"]);
     }
 }

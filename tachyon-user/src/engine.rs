@@ -30,6 +30,16 @@ use crate::tracker::{Action, ProcessKey, SystemHost, Tracker};
 /// How long the state of a process that exited is kept for its samples
 /// still in the ring buffer.
 const RETIRE_AFTER: Duration = Duration::from_millis(500);
+/// Frames plus stacks kept interned by a continuous run between windows
+/// (`TACHYON_INTERNED_LIMIT` sets another, e.g. to see compaction at work).
+const INTERNED_LIMIT: usize = 1 << 20;
+
+fn interned_limit() -> usize {
+    std::env::var("TACHYON_INTERNED_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(INTERNED_LIMIT)
+}
 /// Records handled per turn of the loop, so that a burst (or a slow
 /// symbolization) never keeps Ctrl-C, the deadline or retries waiting.
 const DRAIN_BUDGET: usize = 4096;
@@ -67,6 +77,9 @@ pub(crate) struct Engine {
     freed_failures: u64,
     freed_evictions: u64,
     processes_freed: u64,
+    /// Times the frame and stack tables were compacted (continuous mode).
+    interning_resets: u64,
+    interned_limit: usize,
     /// Kernel counters at the end of the previous window.
     window_counters: [u64; counter::COUNT as usize],
     windowed: WindowTotals,
@@ -136,6 +149,8 @@ impl Engine {
             freed_failures: 0,
             freed_evictions: 0,
             processes_freed: 0,
+            interning_resets: 0,
+            interned_limit: interned_limit(),
             window_counters: [0; counter::COUNT as usize],
             windowed: WindowTotals::default(),
         }
@@ -383,6 +398,23 @@ impl Engine {
         self.windowed.seen.retain(|k| live.contains(k));
         self.windowed.seen_threads.retain(|(k, _)| live.contains(k));
         (windows.sink)(w, stats);
+        self.bound_interning();
+    }
+
+    /// Over weeks, code comes and goes: when the frame and stack tables
+    /// have grown past [`INTERNED_LIMIT`], keep only what the threads still
+    /// off CPU need, and let every cache of frame ids start over.
+    fn bound_interning(&mut self) {
+        if self.profile.frames.len() + self.profile.stacks.len() <= self.interned_limit {
+            return;
+        }
+        let map = self.profile.compact(&self.off_cpu.stacks());
+        self.off_cpu.remap(&map);
+        self.assembler.reset(&mut self.profile);
+        for s in self.symbols.values_mut() {
+            s.forget_frames();
+        }
+        self.interning_resets += 1;
     }
 
     /// Closes the profile: threads still off CPU weigh the time until now,
@@ -423,6 +455,7 @@ impl Engine {
                 + self.symbols.values().map(|s| s.evictions).sum::<u64>()
                 + self.host.inspector.evictions()
                 + self.native.evictions(),
+            interning_compactions: self.interning_resets,
         };
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());

@@ -411,6 +411,32 @@ impl Profile {
         }
     }
 
+    /// Rebuilds the frame and stack tables with only the stacks `keep` (and
+    /// their frames), renumbered; returns old → new stack ids. For a
+    /// profile whose counts and timeline are empty (right after a window):
+    /// a long run then interns only what it still needs. Frame ids handed
+    /// out before are void afterwards.
+    pub fn compact(&mut self, keep: &[StackId]) -> HashMap<StackId, StackId> {
+        assert!(self.counts.is_empty(), "compact() right after a window");
+        let frames = std::mem::take(&mut self.frames);
+        let stacks = std::mem::take(&mut self.stacks);
+        self.frame_index.clear();
+        self.stack_index.clear();
+        let mut map = HashMap::default();
+        for &old in keep {
+            let Some(ids) = stacks.get(old as usize) else {
+                continue;
+            };
+            let new: Vec<FrameId> = ids
+                .iter()
+                .filter_map(|&f| frames.get(f as usize))
+                .map(|f| self.intern_frame(f.clone()))
+                .collect();
+            map.insert(old, self.intern_stack(&new));
+        }
+        map
+    }
+
     /// Closes the current window: returns what was aggregated since the
     /// previous window (or the start) as a profile of its own, with only the
     /// frames, stacks, processes and threads it uses, and starts a new
@@ -641,5 +667,23 @@ mod tests {
         assert_eq!(slots.assign(&p, 43, 5), 43);
         slots.release(43, 6);
         assert_eq!(slots.key(43), 43, "releasing another identity does nothing");
+    }
+
+    #[test]
+    fn compact_keeps_only_what_is_still_needed() {
+        let mut p = Profile::default();
+        let a = p.intern_frame(FrameInfo::python("a", "x.py", 1, 1));
+        let b = p.intern_frame(FrameInfo::python("b", "x.py", 2, 2));
+        let c = p.intern_frame(FrameInfo::python("c", "x.py", 3, 3));
+        let _sab = p.intern_stack(&[a, b]);
+        let sac = p.intern_stack(&[a, c]);
+        let map = p.compact(&[sac]);
+        assert_eq!(p.frames.len(), 2);
+        assert_eq!(p.stacks.len(), 1);
+        let new = map[&sac];
+        assert_eq!(p.stack_labels(new), ["a (x.py:1)", "c (x.py:3)"]);
+        // Interning goes on from the compacted tables.
+        let b2 = p.intern_frame(FrameInfo::python("b", "x.py", 2, 2));
+        assert_eq!(b2, 2);
     }
 }

@@ -66,6 +66,11 @@ impl<S> ProcessStates<S> {
         self.states.values().map(|(_, s)| s)
     }
 
+    /// Every state kept, to change.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut S> {
+        self.states.values_mut().map(|(_, s)| s)
+    }
+
     pub fn len(&self) -> usize {
         self.states.len()
     }

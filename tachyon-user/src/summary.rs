@@ -23,6 +23,8 @@ pub struct Summary {
     /// Cache entries dropped to stay within the memory bounds (code
     /// objects, frames, binaries).
     pub cache_evictions: u64,
+    /// Times a continuous run compacted its frame and stack tables.
+    pub interning_compactions: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -44,6 +46,13 @@ impl std::fmt::Display for Summary {
         writeln!(f, "  process events lost:  {}", self.events_lost)?;
         writeln!(f, "  process states freed: {}", self.processes_freed)?;
         write!(f, "  cache evictions:      {}", self.cache_evictions)?;
+        if self.interning_compactions > 0 {
+            write!(
+                f,
+                "\n  frame tables compacted: {}",
+                self.interning_compactions
+            )?;
+        }
         if self.native_incomplete > 0 {
             write!(
                 f,

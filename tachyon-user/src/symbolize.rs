@@ -171,6 +171,12 @@ impl ProcessSymbols {
         }
     }
 
+    /// Forgets the frame ids it cached (after [`Profile::compact`]); the
+    /// code objects it read stay.
+    pub fn forget_frames(&mut self) {
+        self.frames.clear();
+    }
+
     /// Entries in the caches (code objects, frames).
     pub fn cached(&self) -> (usize, usize) {
         (self.code.len(), self.frames.len())

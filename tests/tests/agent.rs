@@ -114,3 +114,62 @@ fn agent_keeps_only_the_newest_windows() {
     let left = std::fs::read_dir(&dir.0).expect("dir").count();
     assert_eq!(left, 2, "{stderr}");
 }
+
+/// With tiny frame tables the agent compacts them after every window; the
+/// windows stay complete and correct.
+#[test]
+fn agent_windows_survive_frame_table_compaction() {
+    let venv_python = root().join(".cache/consumers-venv/bin/python");
+    let py = interpreter("3.12");
+    if !require_profiler()
+        || !py.require()
+        || !require(
+            venv_python.exists(),
+            "the pprof decoder's venv (cargo xtask provision)",
+        )
+    {
+        return;
+    }
+    let w = Workload::start(&py.path, "cpu_split.py", &["30"]);
+    let dir = TempDir::new("agent-compact");
+    let out = Command::new(binary())
+        .args(["agent", "--pid", &w.pid().to_string(), "--interval", "1s"])
+        .args(["--duration", "4", "--output-dir"])
+        .arg(&dir.0)
+        .env("TACHYON_INTERNED_LIMIT", "5")
+        .output()
+        .expect("run the agent");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let compactions = parse_summary(&stderr)["frame tables compacted"];
+    assert!(compactions >= 3.0, "{stderr}");
+    let mut files: Vec<_> = std::fs::read_dir(&dir.0)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let mut total = 0;
+    for f in &files {
+        let d = decode(&venv_python, f);
+        let functions: Vec<&str> = d["functions"]
+            .as_array()
+            .expect("functions")
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        assert!(
+            functions.contains(&"sixty"),
+            "{}: {functions:?}",
+            f.display()
+        );
+        let deepest: Vec<String> = d["deepest_stack"]
+            .as_array()
+            .expect("stack")
+            .iter()
+            .map(|fr| fr[0].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(deepest.contains(&"main".to_string()), "{deepest:?}");
+        total += d["total_samples"].as_u64().expect("samples");
+    }
+    assert_eq!(total as f64, parse_summary(&stderr)["samples"], "{stderr}");
+}
