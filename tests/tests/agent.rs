@@ -149,8 +149,13 @@ fn agent_windows_survive_frame_table_compaction() {
         .collect();
     files.sort();
     let mut total = 0;
-    for f in &files {
+    for (i, f) in files.iter().enumerate() {
         let d = decode(&venv_python, f);
+        total += d["total_samples"].as_u64().expect("samples");
+        // The last window is what was left at the stop: it may be tiny.
+        if i + 1 == files.len() {
+            continue;
+        }
         let functions: Vec<&str> = d["functions"]
             .as_array()
             .expect("functions")
@@ -169,7 +174,7 @@ fn agent_windows_survive_frame_table_compaction() {
             .map(|fr| fr[0].as_str().unwrap_or("").to_string())
             .collect();
         assert!(deepest.contains(&"main".to_string()), "{deepest:?}");
-        total += d["total_samples"].as_u64().expect("samples");
     }
+    assert!(files.len() >= 4, "{files:?}");
     assert_eq!(total as f64, parse_summary(&stderr)["samples"], "{stderr}");
 }
