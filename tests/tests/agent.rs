@@ -22,17 +22,33 @@ fn decode(python: &std::path::Path, file: &std::path::Path) -> serde_json::Value
     serde_json::from_slice(&out.stdout).expect("decoder prints JSON")
 }
 
+/// The Python that runs the decoder (`None`: skipped, or a failure in CI).
+fn decoder() -> Option<std::path::PathBuf> {
+    let python = root().join(".cache/consumers-venv/bin/python");
+    require(
+        python.exists(),
+        "the pprof decoder's venv (cargo xtask provision)",
+    )
+    .then_some(python)
+}
+
+/// The window files in `dir`, oldest first.
+fn window_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("output dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn agent_windows_are_contiguous_and_add_up_to_the_run() {
-    let venv_python = root().join(".cache/consumers-venv/bin/python");
     let py = interpreter("3.12");
-    if !require_profiler()
-        || !py.require()
-        || !require(
-            venv_python.exists(),
-            "the pprof decoder's venv (cargo xtask provision)",
-        )
-    {
+    let Some(venv_python) = decoder() else {
+        return;
+    };
+    if !require_profiler() || !py.require() {
         return;
     }
     let w = Workload::start(&py.path, "cpu_split.py", &["30"]);
@@ -49,11 +65,7 @@ fn agent_windows_are_contiguous_and_add_up_to_the_run() {
     let summary = parse_summary(&stderr);
     assert_eq!(summary["samples lost"], 0.0, "{stderr}");
 
-    let mut files: Vec<_> = std::fs::read_dir(&windows)
-        .expect("output dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
+    let files = window_files(&windows);
     // 7 s in 2 s windows: three whole ones and the rest at the stop.
     assert_eq!(files.len(), 4, "{files:?}\n{stderr}");
     let lines = stderr.lines().filter(|l| l.starts_with("window ")).count();
@@ -119,15 +131,11 @@ fn agent_keeps_only_the_newest_windows() {
 /// windows stay complete and correct.
 #[test]
 fn agent_windows_survive_frame_table_compaction() {
-    let venv_python = root().join(".cache/consumers-venv/bin/python");
     let py = interpreter("3.12");
-    if !require_profiler()
-        || !py.require()
-        || !require(
-            venv_python.exists(),
-            "the pprof decoder's venv (cargo xtask provision)",
-        )
-    {
+    let Some(venv_python) = decoder() else {
+        return;
+    };
+    if !require_profiler() || !py.require() {
         return;
     }
     let w = Workload::start(&py.path, "cpu_split.py", &["30"]);
@@ -143,11 +151,7 @@ fn agent_windows_survive_frame_table_compaction() {
     assert!(out.status.success(), "{stderr}");
     let compactions = parse_summary(&stderr)["frame tables compacted"];
     assert!(compactions >= 3.0, "{stderr}");
-    let mut files: Vec<_> = std::fs::read_dir(&dir.0)
-        .expect("dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
+    let files = window_files(&dir.0);
     let mut total = 0;
     for (i, f) in files.iter().enumerate() {
         let d = decode(&venv_python, f);
