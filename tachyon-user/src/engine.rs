@@ -417,8 +417,6 @@ impl Engine {
         self.interning_resets += 1;
     }
 
-    /// Closes the profile: threads still off CPU weigh the time until now,
-    /// the counters go into the summary.
     /// Threads still off CPU weigh the time until now.
     pub(crate) fn flush_off_cpu(&mut self) {
         for s in self.off_cpu.drain(monotonic_ns()) {
@@ -426,6 +424,8 @@ impl Engine {
         }
     }
 
+    /// Closes the profile: threads still off CPU weigh the time until now,
+    /// the counters go into the summary.
     pub(crate) fn finish(mut self, duration: Duration) -> (Profile, Summary) {
         self.flush_off_cpu();
         let counters = self.sampler.counters();
