@@ -107,13 +107,19 @@ pub enum Command {
     /// Write a recording (made with `-o FILE.tbr`) in any output format,
     /// exactly as the run would have written it.
     Replay(ReplayArgs),
-    /// Run until stopped, cutting the profile into windows: one pprof file
-    /// per window in --output-dir (the fleet agent).
-    Agent(AgentArgs),
+    /// Run until stopped, cutting the profile into windows that go to
+    /// --output-dir, Pyroscope and/or an OTLP receiver (the fleet agent).
+    Agent(Box<AgentArgs>),
 }
 
-/// `tachyon-bpf agent --output-dir DIR [OPTIONS]`.
+/// `tachyon-bpf agent [SINKS] [OPTIONS]`.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("sinks")
+        .args(["output_dir", "pyroscope", "otlp"])
+        .required(true)
+        .multiple(true)
+))]
 pub struct AgentArgs {
     #[command(flatten)]
     pub sampling: SamplingArgs,
@@ -124,14 +130,49 @@ pub struct AgentArgs {
 
     /// Write each window here as `tachyon-<UTC start>.pb.gz` (pprof).
     #[arg(long, value_name = "DIR")]
-    pub output_dir: PathBuf,
+    pub output_dir: Option<PathBuf>,
 
     /// Keep only the newest N window files in --output-dir.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", requires = "output_dir")]
     pub keep: Option<usize>,
 
+    /// Send each window to this Pyroscope server's ingest API
+    /// (`http://pyroscope:4040`), one series per container.
+    #[arg(long, value_name = "URL")]
+    pub pyroscope: Option<String>,
+
+    /// Send each window to this OTLP/HTTP receiver
+    /// (`http://collector:4318`; the path `/v1development/profiles` is
+    /// added when the URL has none), OpenTelemetry profiles schema.
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+
+    /// The application name of Pyroscope series.
+    #[arg(long, value_name = "NAME", default_value = "python")]
+    pub app_name: String,
+
+    /// Add this label to every series (Pyroscope) and resource (OTLP),
+    /// e.g. `--label node=$NODE_NAME`; repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = crate::export::labels::parse_label)]
+    pub label: Vec<(String, String)>,
+
+    /// Windows each sink may hold while it is unreachable; past that the
+    /// oldest is dropped (and counted).
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub queue: usize,
+
+    /// When the agent stops, how long it may spend delivering the windows
+    /// still queued.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub flush_timeout: Duration,
+
+    /// Serve the agent's counters at http://ADDR/metrics (Prometheus), e.g.
+    /// `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+
     /// Stop after this long (default: until SIGINT, SIGTERM or SIGHUP; the
-    /// open window is written either way).
+    /// open window is exported either way).
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 }
@@ -323,11 +364,42 @@ mod tests {
         assert!(a.sampling.all_python);
         assert_eq!(a.sampling.container, ["web"]);
         assert_eq!(a.interval, Duration::from_secs(2));
-        assert_eq!((a.output_dir, a.keep), (PathBuf::from("/tmp/w"), Some(5)));
+        assert_eq!(
+            (a.output_dir, a.keep),
+            (Some(PathBuf::from("/tmp/w")), Some(5))
+        );
         assert!(
             Cli::try_parse_from(["tachyon-bpf", "agent", "--all-python"]).is_err(),
-            "needs --output-dir"
+            "needs a sink"
         );
+        let cli = Cli::parse_from([
+            "tachyon-bpf",
+            "agent",
+            "--all-python",
+            "--pyroscope",
+            "http://p:4040",
+            "--otlp",
+            "http://c:4318",
+            "--label",
+            "node=n1",
+            "--metrics",
+            "127.0.0.1:0",
+        ]);
+        let Some(Command::Agent(a)) = cli.command else {
+            panic!("no agent subcommand");
+        };
+        assert_eq!(a.label, [("node".to_string(), "n1".to_string())]);
+        assert_eq!((a.queue, a.flush_timeout), (20, Duration::from_secs(10)));
+        let bad = Cli::try_parse_from([
+            "tachyon-bpf",
+            "agent",
+            "--otlp",
+            "http://c",
+            "--label",
+            "no equals",
+        ])
+        .expect_err("a bad label is refused");
+        assert!(bad.to_string().contains("KEY=VALUE"), "{bad}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod bpf;
 pub mod cli;
 pub mod container;
 pub mod engine;
+pub mod export;
 pub mod filecache;
 pub mod kallsyms;
 pub mod kernel;

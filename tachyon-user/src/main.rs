@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     sampling.debug_ebpf |= log::log_enabled!(target: "tachyon_ebpf", log::Level::Debug);
     let result = match cli.command.take() {
         Some(Command::Replay(args)) => replay(args),
-        Some(Command::Agent(args)) => agent::run(args),
+        Some(Command::Agent(args)) => agent::run(*args),
         None => run(cli),
     };
     match result {

@@ -503,6 +503,38 @@ impl Profile {
         w
     }
 
+    /// The samples of the processes `keep` accepts, as a profile of their
+    /// own with only the frames and stacks they use (one container's share
+    /// of a window). Same meta.
+    pub fn subset(&self, keep: impl Fn(&ProcessInfo) -> bool) -> Profile {
+        let kept = |pid: &u32| self.processes.get(pid).is_some_and(&keep);
+        let mut part = Profile {
+            meta: self.meta.clone(),
+            frames: self.frames.clone(),
+            stacks: self.stacks.clone(),
+            processes: self
+                .processes
+                .iter()
+                .filter(|(k, _)| kept(k))
+                .map(|(k, p)| (*k, p.clone()))
+                .collect(),
+            counts: self
+                .counts
+                .iter()
+                .filter(|(k, _)| kept(&k.pid))
+                .map(|(k, c)| (*k, *c))
+                .collect(),
+            timeline: self
+                .timeline
+                .as_ref()
+                .map(|t| t.iter().filter(|s| kept(&s.key.pid)).copied().collect()),
+            ..Default::default()
+        };
+        let mut out = part.take_window(0);
+        out.meta = self.meta.clone();
+        out
+    }
+
     /// The process label with its container in front, when it ran in one:
     /// `container web (0123456789ab) python3.12 (pid 4242)`.
     pub fn owner_label(&self, key: u32) -> String {
@@ -533,6 +565,46 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subset_holds_only_its_processes_and_what_they_use() {
+        let mut p = Profile::new(ProfileMeta {
+            start_unix_ns: 7,
+            duration_ns: 9,
+            ..Default::default()
+        });
+        let a = p.intern_frame(FrameInfo::python("a", "x.py", 1, 1));
+        let b = p.intern_frame(FrameInfo::python("b", "y.py", 2, 2));
+        let sa = p.intern_stack(&[a]);
+        let sb = p.intern_stack(&[a, b]);
+        for (pid, stack) in [(1, sa), (2, sb), (2, sa)] {
+            p.note_thread(pid, pid, || "t".into());
+            p.add_sample(TimedSample {
+                time_ns: 0,
+                key: StackKey {
+                    pid,
+                    tid: pid,
+                    stack,
+                },
+                weight_ns: 10,
+                flags: 0,
+                cpu: 0,
+            });
+        }
+        p.processes.get_mut(&2).expect("2").place.container_id = "c".into();
+        let only1 = p.subset(|proc| proc.place.container_id.is_empty());
+        assert_eq!(only1.meta, p.meta);
+        assert_eq!(only1.processes.keys().copied().collect::<Vec<_>>(), [1]);
+        assert_eq!(only1.total_samples(), 1);
+        assert_eq!(only1.frames.len(), 1, "frame b is not used by process 1");
+        let only2 = p.subset(|proc| proc.place.container_id == "c");
+        assert_eq!(only2.total_samples(), 2);
+        assert_eq!(only2.stack_labels(only2.sorted_keys()[1].stack).len(), 2);
+        assert_eq!(
+            only1.total_samples() + only2.total_samples(),
+            p.total_samples()
+        );
+    }
 
     #[test]
     fn interning_is_stable_and_counts_add_up() {

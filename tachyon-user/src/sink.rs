@@ -8,7 +8,7 @@ use crate::profile::Profile;
 
 /// Prefix and suffix of the window files, so pruning touches nothing else.
 const PREFIX: &str = "tachyon-";
-const SUFFIX: &str = ".pb.gz";
+pub const SUFFIX: &str = ".pb.gz";
 
 /// Why a window could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,10 @@ impl DirSink {
             dir: dir.to_path_buf(),
             keep,
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The file of a window that starts at `start_unix_ns`:

@@ -111,9 +111,9 @@ def profile_class():
     return message_factory.GetMessageClass(desc)
 
 
-def main():
-    with open(sys.argv[1], "rb") as f:
-        raw = gzip.decompress(f.read())
+def summarize(data):
+    """The summary of a pprof profile, gzipped or not."""
+    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
     p = profile_class()()
     p.ParseFromString(raw)
     st = list(p.string_table)
@@ -147,6 +147,12 @@ def main():
         "period": p.period,
         "period_type": f"{st[p.period_type.type]}/{st[p.period_type.unit]}",
     }
+    return summary
+
+
+def main():
+    with open(sys.argv[1], "rb") as f:
+        summary = summarize(f.read())
     json.dump(summary, sys.stdout, ensure_ascii=False)
     print()
 

@@ -121,8 +121,14 @@ fn agent_keeps_only_the_newest_windows() {
         .expect("run the agent");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
-    let written = stderr.lines().filter(|l| l.contains("wrote ")).count();
-    assert!(written >= 5, "{stderr}");
+    let windows = stderr.lines().filter(|l| l.starts_with("window ")).count();
+    assert!(windows >= 5, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "export: dir {windows} delivered, 0 failed attempts"
+        )),
+        "{stderr}"
+    );
     let left = std::fs::read_dir(&dir.0).expect("dir").count();
     assert_eq!(left, 2, "{stderr}");
 }
