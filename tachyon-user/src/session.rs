@@ -179,7 +179,10 @@ pub async fn run(
     engine.start(ready.initial);
     let until_deadline = sleep_for(engine.opts.duration);
     tokio::pin!(until_deadline, stop);
-    let mut ticks = Ticks::new(windows.as_ref().map(|w| w.interval));
+    let mut ticks = Ticks::new(
+        windows.as_ref().map(|w| w.interval),
+        drain_interval(engine.opts.rate_hz),
+    );
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
@@ -224,6 +227,16 @@ async fn sleep_for(duration: Option<Duration>) {
     }
 }
 
+/// How often the loop drains the ring buffer: every 4 ms at 1 kHz and
+/// above (a deep burst never waits long), scaling with the period below
+/// that, up to 20 ms at 100 Hz (an idle agent then wakes 50 times a
+/// second, not 250). Samples are symbolized when drained, so the interval
+/// stays short next to the life of a short-lived process.
+pub fn drain_interval(rate_hz: u64) -> Duration {
+    let ms = 2000u64.checked_div(rate_hz).unwrap_or(20).clamp(4, 20);
+    Duration::from_millis(ms)
+}
+
 /// The loop's timers.
 struct Ticks {
     /// Housekeeping and the end of `--pid` targets.
@@ -236,14 +249,30 @@ struct Ticks {
 }
 
 impl Ticks {
-    fn new(window: Option<Duration>) -> Self {
+    fn new(window: Option<Duration>, drain_every: Duration) -> Self {
         let every = window.unwrap_or(Duration::from_secs(3600));
-        let mut drain = tokio::time::interval(Duration::from_millis(4));
+        let mut drain = tokio::time::interval(drain_every);
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         Self {
             check: tokio::time::interval(Duration::from_millis(100)),
             drain,
             window: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drain_interval_follows_the_rate() {
+        let ms = |hz| drain_interval(hz).as_millis();
+        assert_eq!(ms(100), 20);
+        assert_eq!(ms(19), 20);
+        assert_eq!(ms(250), 8);
+        assert_eq!(ms(1000), 4);
+        assert_eq!(ms(10_000), 4);
+        assert_eq!(ms(0), 20);
     }
 }

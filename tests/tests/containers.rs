@@ -448,3 +448,84 @@ fn unknown_container_is_an_error_at_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// speedscope (validated against the schema the speedscope npm package
+/// ships) and the Firefox Profiler's gecko format name each container.
+#[test]
+fn speedscope_and_gecko_name_the_container() {
+    let validator = root().join("tests/consumers/validate_speedscope.mjs");
+    let node_ok = Command::new("node").arg("--version").output().is_ok()
+        && root()
+            .join("tests/consumers/node_modules/speedscope/package.json")
+            .exists();
+    if !require(
+        node_ok,
+        "node and tests/consumers/node_modules (scripts/install-consumers.sh)",
+    ) {
+        return;
+    }
+    let Some(s) = setup() else {
+        return;
+    };
+    let dir = TempDir::new("containers-speedscope");
+    for ext in ["speedscope.json", "gecko.json"] {
+        let file = dir.0.join(format!("x.{ext}"));
+        let out = Command::new(binary())
+            .args(["--all-python", "--duration", "3", "-o"])
+            .arg(&file)
+            .output()
+            .expect("run tachyon-bpf");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{ext}: {stderr}");
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+        let names: Vec<String> = if ext == "speedscope.json" {
+            let check = Command::new("node")
+                .arg(&validator)
+                .arg(&file)
+                .output()
+                .expect("run node");
+            assert!(
+                check.status.success(),
+                "the speedscope schema rejects the file: {}{}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr)
+            );
+            v["profiles"]
+                .as_array()
+                .expect("profiles")
+                .iter()
+                .map(|p| p["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        } else {
+            v["threads"]
+                .as_array()
+                .expect("threads")
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} pid {}",
+                        t["processName"].as_str().unwrap_or(""),
+                        t["pid"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        };
+        for c in [&s.a, &s.b] {
+            let want = format!("container {} ({})", c.name, c.short_id());
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.contains(&want) && n.contains(&c.pid.to_string())),
+                "{ext}: no name with {want:?} in {names:?}"
+            );
+        }
+        let host = s.host.pid().to_string();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.contains(&host) && !n.contains("container ")),
+            "{ext}: the host process {host} without a container in {names:?}"
+        );
+    }
+}
