@@ -8,8 +8,16 @@
 /// [`SAMPLE_TRUNCATED`]. A `SampleRecord` must stay under the 32 KiB limit of
 /// a per-CPU map value.
 pub const MAX_FRAMES: usize = 2000;
-/// Threads visited per interpreter when the thread-state cache misses.
+/// Threads visited per tick when the thread-state cache misses, over all
+/// interpreters together.
 pub const MAX_THREADS_WALK: u32 = 1024;
+/// Frames kept for an off-CPU capture (wall mode): it runs inside
+/// `sched_switch`, on every context switch of a profiled thread, so its
+/// budget is smaller than an on-CPU sample's.
+pub const MAX_OFF_CPU_FRAMES: usize = 1024;
+/// How long a thread found without a `PyThreadState` is remembered as such
+/// (its ticks skip the thread-list walk meanwhile), in nanoseconds.
+pub const NO_TSTATE_TTL_NS: u64 = 100_000_000;
 /// Interpreters visited (main interpreter plus sub-interpreters).
 pub const MAX_INTERPRETERS_WALK: u32 = 4;
 /// Version slots in the `PY_OFFSETS` array (one per supported minor version).
@@ -367,7 +375,13 @@ pub mod counter {
     pub const TSTATE_WALKS: u32 = 7;
     /// Off-CPU stacks captured at a context switch (wall mode).
     pub const SWITCHES: u32 = 8;
-    pub const COUNT: u32 = 9;
+    /// Of the `NO_TSTATE` ticks, those answered from the memory of a recent
+    /// miss (no thread-list walk).
+    pub const NO_TSTATE_REMEMBERED: u32 = 9;
+    /// Frame walks ended because a frame came round again (a cyclic frame
+    /// list); the sample is marked truncated.
+    pub const FRAME_CYCLES: u32 = 10;
+    pub const COUNT: u32 = 11;
 }
 
 /// Fingerprint of a code object from its `co_name` pointer, the hash of that

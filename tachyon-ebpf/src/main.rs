@@ -34,7 +34,8 @@ use tachyon_common::{
     counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
     SampleRecord, CODE_WINDOW, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
     FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES,
-    MAX_NATIVE_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS,
+    MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE,
+    MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS,
     OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP,
     OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
     SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
@@ -50,6 +51,10 @@ static PY_PROCS: HashMap<u32, ProcInfo> = HashMap::with_max_entries(MAX_PROCESSE
 /// (tgid << 32 | tid) → `PyThreadState*`, revalidated on every hit.
 #[map]
 static TSTATE_CACHE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
+/// (tgid << 32 | tid) → when a walk last found no `PyThreadState` for it
+/// (ktime ns): its ticks skip the walk for `NO_TSTATE_TTL_NS`.
+#[map]
+static NO_TSTATE_SEEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
 /// Threads whose off-CPU stack was captured: tid → tgid (wall mode).
 #[map]
 static OFF_CPU: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
@@ -77,7 +82,17 @@ struct WalkState {
     last_fp: u32,
     nframes: u32,
     flags: u32,
+    /// 1: the thread walk found the thread; 2: a recent miss was
+    /// remembered (no walk).
     found: u32,
+    /// Thread-list steps left this tick (all interpreters together).
+    steps_left: u32,
+    /// Cycle detection in the frame list (Brent): a frame saved every
+    /// power-of-two steps; meeting it again means a cycle.
+    cycle_steps: u32,
+    cycle_power: u32,
+    _pad0: u32,
+    cycle_mark: u64,
     buf: [u8; FRAME_BUF_SIZE],
     /// The fingerprint window of the current code object.
     cbuf: [u8; FRAME_BUF_SIZE],
@@ -141,9 +156,10 @@ extern "C" fn thread_step(_index: u64, _ctx: *mut c_void) -> i64 {
     // program touches this CPU's value concurrently.
     let st = unsafe { &mut *st };
     let cur = st.tstate;
-    if cur == 0 {
+    if cur == 0 || st.steps_left == 0 {
         return 1;
     }
+    st.steps_left -= 1;
     let Some(tid) = read_user::<u64>(cur + st.off.tstate_thread_id as u64) else {
         st.tstate = 0;
         return 1;
@@ -235,6 +251,19 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let frame = st.frame;
     if frame == 0 {
         return 1;
+    }
+    // A frame met again: the list is a cycle (a corrupt or hostile
+    // process). End the walk as truncated.
+    if frame == st.cycle_mark {
+        st.flags |= SAMPLE_TRUNCATED;
+        count(counter::FRAME_CYCLES);
+        return 1;
+    }
+    st.cycle_steps += 1;
+    if st.cycle_steps >= st.cycle_power {
+        st.cycle_mark = frame;
+        st.cycle_power = st.cycle_power.wrapping_shl(1);
+        st.cycle_steps = 0;
     }
     if !load_frame(st, frame) {
         st.flags |= SAMPLE_READ_ERROR;
@@ -346,7 +375,17 @@ fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsba
             return ts;
         }
     }
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: plain map lookup; the value is copied out.
+    if let Some(&missed) = unsafe { NO_TSTATE_SEEN.get(key) } {
+        if now.wrapping_sub(missed) < NO_TSTATE_TTL_NS {
+            shared_set!(st, found, 2);
+            return 0;
+        }
+    }
     count(counter::TSTATE_WALKS);
+    shared_set!(st, steps_left, MAX_THREADS_WALK);
     let mut interp = read_user::<u64>(runtime + off.runtime_interp_head as u64).unwrap_or(0);
     let mut i = 0;
     while i < MAX_INTERPRETERS_WALK {
@@ -373,6 +412,8 @@ fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsba
         interp = read_user::<u64>(interp + off.interp_next as u64).unwrap_or(0);
         i += 1;
     }
+    shared_set!(st, found, 0);
+    let _ = NO_TSTATE_SEEN.insert(key, now, 0);
     0
 }
 
@@ -423,10 +464,17 @@ fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
     flags
 }
 
-/// Walks the current thread's Python stack and writes one sample record to
-/// the ring buffer. `ctx` is the program context (for the kernel stack).
+/// Walks the current thread's Python stack (at most `max_frames` frames)
+/// and writes one sample record to the ring buffer. `ctx` is the program
+/// context (for the kernel stack).
 #[inline(always)]
-fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u32) -> bool {
+fn capture(
+    ctx: *mut c_void,
+    pid_tgid: u64,
+    proc_info: &ProcInfo,
+    base_flags: u32,
+    max_frames: u32,
+) -> bool {
     let tgid = (pid_tgid >> 32) as u32;
     let (Some(cfg), Some(off), Some(st), Some(rec)) = (
         CONFIG.get(0),
@@ -458,6 +506,18 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     }
     shared_set!(st, fsbase, fsbase);
     let tstate = find_tstate(st, &off, pid_tgid, proc_info.runtime_addr, fsbase);
+    if tstate == 0 && shared_get!(st, found) == 2 {
+        count(counter::NO_TSTATE);
+        count(counter::NO_TSTATE_REMEMBERED);
+        debug!(
+            &(),
+            target: "tachyon_ebpf",
+            "pid {} tid {}: no PyThreadState (remembered from a walk under 100 ms ago)",
+            tgid,
+            tid
+        );
+        return false;
+    }
     if tstate == 0 {
         count(counter::NO_TSTATE);
         debug!(
@@ -481,10 +541,13 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     shared_set!(st, last_code, 0);
     shared_set!(st, last_fp, 0);
     shared_set!(st, block_valid, 0);
+    shared_set!(st, cycle_mark, 0);
+    shared_set!(st, cycle_power, 1);
+    shared_set!(st, cycle_steps, 0);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(
-            MAX_FRAMES as u32 + 1,
+            max_frames + 1,
             frame_step as *mut c_void,
             core::ptr::null_mut(),
             0,
@@ -496,7 +559,7 @@ fn capture(ctx: *mut c_void, pid_tgid: u64, proc_info: &ProcInfo, base_flags: u3
     }
     if flags & SAMPLE_TRUNCATED != 0 {
         count(counter::TRUNCATED);
-        debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: stack truncated at {} frames", tgid, tid, MAX_FRAMES);
+        debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: stack truncated at {} frames", tgid, tid, max_frames);
     }
     if flags & SAMPLE_READ_ERROR != 0 {
         count(counter::READ_ERRORS);
@@ -619,6 +682,7 @@ pub fn sample(ctx: PerfEventContext) -> u32 {
         pid_tgid,
         &proc_info,
         SAMPLE_ON_CPU,
+        MAX_FRAMES as u32,
     );
     0
 }
@@ -687,7 +751,13 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> u32 {
         flags |= SAMPLE_UNINTERRUPTIBLE;
     }
     count(counter::SWITCHES);
-    if capture(EbpfContext::as_ptr(&ctx), pid_tgid, &proc_info, flags) {
+    if capture(
+        EbpfContext::as_ptr(&ctx),
+        pid_tgid,
+        &proc_info,
+        flags,
+        MAX_OFF_CPU_FRAMES as u32,
+    ) {
         let _ = OFF_CPU.insert(pid_tgid as u32, tgid, 0);
     }
     0

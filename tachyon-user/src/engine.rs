@@ -76,6 +76,7 @@ pub(crate) struct Engine {
     /// gone.
     freed_failures: u64,
     freed_evictions: u64,
+    freed_over_budget: u64,
     processes_freed: u64,
     /// Times the frame and stack tables were compacted (continuous mode).
     interning_resets: u64,
@@ -148,6 +149,7 @@ impl Engine {
             ids: Vec::new(),
             freed_failures: 0,
             freed_evictions: 0,
+            freed_over_budget: 0,
             processes_freed: 0,
             interning_resets: 0,
             interned_limit: interned_limit(),
@@ -256,6 +258,7 @@ impl Engine {
     fn free(&mut self, s: ProcessSymbols) {
         self.freed_failures += s.failures;
         self.freed_evictions += s.evictions;
+        self.freed_over_budget += s.over_budget();
         self.processes_freed += 1;
     }
 
@@ -456,6 +459,10 @@ impl Engine {
                 + self.host.inspector.evictions()
                 + self.native.evictions(),
             interning_compactions: self.interning_resets,
+            no_thread_state_remembered: counters[counter::NO_TSTATE_REMEMBERED as usize],
+            frame_cycles: counters[counter::FRAME_CYCLES as usize],
+            reads_over_budget: self.freed_over_budget
+                + self.symbols.values().map(|s| s.over_budget()).sum::<u64>(),
         };
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());

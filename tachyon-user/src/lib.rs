@@ -4,6 +4,7 @@
 
 pub mod assembly;
 pub mod bpf;
+pub mod budget;
 pub mod cli;
 pub mod container;
 pub mod engine;

@@ -43,8 +43,11 @@ struct FileSymbols {
 
 impl FileSymbols {
     fn parse(file: File) -> Option<FileSymbols> {
-        let cache = ReadCache::new(file);
-        let obj = object::File::parse(&cache).ok()?;
+        Self::parse_data(&ReadCache::new(file))
+    }
+
+    fn parse_data<'a, R: object::ReadRef<'a>>(data: R) -> Option<FileSymbols> {
+        let obj = object::File::parse(data).ok()?;
         let segments = obj
             .segments()
             .map(|s| (s.file_range().0, s.address(), s.file_range().1))
@@ -83,6 +86,19 @@ impl FileSymbols {
         let (start, end, name) = self.functions.get(i.checked_sub(1)?)?;
         (vaddr >= *start && vaddr < *end).then_some(name.as_str())
     }
+}
+
+/// The function symbols of an ELF file given as bytes (for fuzzing the
+/// parser): how many, or `None` when it is not one.
+pub fn count_functions_in(data: &[u8]) -> Option<usize> {
+    let syms = FileSymbols::parse_data(data)?;
+    // Every lookup stays inside the table.
+    for &(start, end, _) in syms.functions.iter().take(64) {
+        let _ = syms.function_at(start);
+        let _ = syms.function_at(end);
+        let _ = syms.vaddr_of(start);
+    }
+    Some(syms.functions.len())
 }
 
 #[derive(Debug)]

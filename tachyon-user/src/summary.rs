@@ -25,6 +25,14 @@ pub struct Summary {
     pub cache_evictions: u64,
     /// Times a continuous run compacted its frame and stack tables.
     pub interning_compactions: u64,
+    /// Code-object reads refused because a process spent its per-second
+    /// read budget (see [`crate::budget`]).
+    pub reads_over_budget: u64,
+    /// Of `no_thread_state`, the ticks answered from the kernel's memory of
+    /// a recent miss (no thread-list walk).
+    pub no_thread_state_remembered: u64,
+    /// Frame walks ended by a frame list that came round (marked truncated).
+    pub frame_cycles: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -51,6 +59,25 @@ impl std::fmt::Display for Summary {
                 f,
                 "\n  frame tables compacted: {}",
                 self.interning_compactions
+            )?;
+        }
+        if self.no_thread_state_remembered > 0 {
+            write!(
+                f,
+                "\n  of which remembered (no walk): {}",
+                self.no_thread_state_remembered
+            )?;
+        }
+        if self.frame_cycles > 0 {
+            write!(f, "\n  cyclic frame lists:   {}", self.frame_cycles)?;
+        }
+        if self.reads_over_budget > 0 {
+            write!(
+                f,
+                "\n  code reads over budget: {} (a process asked for more than {} code objects or {} MiB a second)",
+                self.reads_over_budget,
+                crate::budget::READS_PER_SECOND,
+                crate::budget::BYTES_PER_SECOND >> 20
             )?;
         }
         if self.native_incomplete > 0 {

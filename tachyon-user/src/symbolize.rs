@@ -11,16 +11,18 @@
 //! makes code without end, or huge line tables, cannot grow them for ever.
 
 use std::num::NonZeroUsize;
+use std::time::Instant;
 
 use lru::LruCache;
 use rustc_hash::FxBuildHasher;
 
 use tachyon_common::Frame;
 
+use crate::budget::ReadBudget;
 use crate::profile::{FrameId, FrameInfo, Profile};
 use crate::python::linetable::{line_for_addr, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
-use crate::python::objects::{read_code, CodeInfo};
+use crate::python::objects::{read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
 
 /// Shown for a frame whose code object could not be read or did not match.
@@ -57,6 +59,8 @@ pub struct ProcessSymbols {
     code: Cache<(u64, u32), Option<CodeInfo>>,
     code_bytes: usize,
     frames: Cache<(u64, u32, i32), FrameId>,
+    /// Code-object reads this process may cause per second.
+    budget: ReadBudget,
     /// Frames that could not be symbolized.
     pub failures: u64,
     /// Cache entries dropped to stay within the bounds.
@@ -78,6 +82,7 @@ impl ProcessSymbols {
             code: cache(CODE_CACHE),
             code_bytes: 0,
             frames: cache(FRAME_CACHE),
+            budget: ReadBudget::new(Instant::now()),
             failures: 0,
             evictions: 0,
         }
@@ -85,6 +90,25 @@ impl ProcessSymbols {
 
     pub fn process(&self) -> &PythonProcess {
         &self.proc
+    }
+
+    /// Code-object reads refused because the process spent its budget.
+    pub fn over_budget(&self) -> u64 {
+        self.budget.refused
+    }
+
+    /// Reads the code object at `addr` if the budget allows (`None`: it
+    /// does not, and the refusal is counted).
+    fn read_code_budgeted(&mut self, addr: u64, fp: u32) -> Option<Result<CodeInfo, ObjectError>> {
+        if !self.budget.try_read(Instant::now()) {
+            return None;
+        }
+        let info = read_code(&*self.mem, self.proc.layout, self.proc.code_type, addr, fp);
+        if let Ok(c) = &info {
+            self.budget
+                .charge((c.name.len() + c.filename.len() + c.linetable.len()) as u64);
+        }
+        Some(info)
     }
 
     /// The profile frame for a kernel frame.
@@ -96,19 +120,18 @@ impl ProcessSymbols {
         if f.fingerprint == 0 {
             // The kernel could not read the code object, so nothing can tell
             // whether what is at that address now is what ran: never cache.
-            let frame =
-                match read_code(&*self.mem, self.proc.layout, self.proc.code_type, f.code, 0) {
-                    Ok(c) => python_frame(
-                        self.proc.layout.minor,
-                        self.proc.layout.linetable,
-                        &c,
-                        f.lasti,
-                    ),
-                    Err(_) => {
-                        self.failures += 1;
-                        FrameInfo::marker(UNKNOWN)
-                    }
-                };
+            let frame = match self.read_code_budgeted(f.code, 0) {
+                Some(Ok(c)) => python_frame(
+                    self.proc.layout.minor,
+                    self.proc.layout.linetable,
+                    &c,
+                    f.lasti,
+                ),
+                _ => {
+                    self.failures += 1;
+                    FrameInfo::marker(UNKNOWN)
+                }
+            };
             return profile.intern_frame(frame);
         }
         let key = (f.code, f.fingerprint, f.lasti);
@@ -117,15 +140,14 @@ impl ProcessSymbols {
         }
         let ck = (f.code, f.fingerprint);
         if !self.code.contains(&ck) {
-            let info = read_code(
-                &*self.mem,
-                self.proc.layout,
-                self.proc.code_type,
-                f.code,
-                f.fingerprint,
-            )
-            .ok();
-            self.insert_code(ck, info);
+            match self.read_code_budgeted(f.code, f.fingerprint) {
+                Some(info) => self.insert_code(ck, info.ok()),
+                None => {
+                    // Over budget: nothing is cached, a later sample retries.
+                    self.failures += 1;
+                    return profile.intern_frame(FrameInfo::marker(UNKNOWN));
+                }
+            }
         }
         let frame = match self.code.get(&ck) {
             Some(Some(c)) => Some(python_frame(
@@ -392,6 +414,30 @@ mod tests {
     }
 
     #[test]
+    fn forged_code_pointers_spend_the_read_budget_and_stop_there() {
+        let (mut s, mem) = symbols(12, &OLD);
+        let mut p = profile();
+        // Thousands of distinct (pointer, fingerprint) pairs in one second:
+        // each would be a read; past the budget they are refused, counted,
+        // and not read.
+        let forged = crate::budget::READS_PER_SECOND as u64 + 500;
+        for i in 0..forged {
+            let _ = s.frame(&frame(0x9000_0000 + i * 64, 0, 1 + i as u32), &mut p);
+        }
+        let reads = mem.reads();
+        assert_eq!(s.over_budget(), 500);
+        assert_eq!(s.failures, forged);
+        for i in 0..100 {
+            let _ = s.frame(&frame(0xa000_0000 + i * 64, 0, 7), &mut p);
+        }
+        assert_eq!(mem.reads(), reads, "no read while over budget");
+        assert_eq!(s.over_budget(), 600);
+        // The real frame still symbolizes once the second is over (the
+        // budget is per second; here it is simply not read yet).
+        assert!(s.cached().0 <= crate::budget::READS_PER_SECOND as usize);
+    }
+
+    #[test]
     fn frames_with_fingerprint_zero_are_never_cached() {
         for minor in [11, 12] {
             let (mut s, mem) = symbols(minor, &OLD);
@@ -502,6 +548,8 @@ mod tests {
         // A process that shows the kernel ever new fingerprints at one
         // address (none of which match): each is read once, then evicted.
         let (mut s, shared) = symbols(12, &OLD);
+        // The read budget is another test's; here only the cache bound acts.
+        s.budget = ReadBudget::with_limits(Instant::now(), u32::MAX, u64::MAX);
         let mut p = profile();
         let extra = 10;
         for i in 0..(CODE_CACHE + extra) as u32 {

@@ -43,6 +43,19 @@ fn debug_ebpf_explains_threads_without_python_state() {
     // One line per such tick (the log ring is far from full here).
     let explained = lines.iter().filter(|l| l.contains(&expected)).count();
     assert_eq!(explained as f64, no_state, "{}", on.stderr);
+    // A thread found without state is remembered for 100 ms: most of its
+    // ticks skip the thread-list walk, and say so.
+    let remembered = lines
+        .iter()
+        .filter(|l| l.contains(&expected) && l.contains("no PyThreadState (remembered"))
+        .count();
+    assert!(remembered > 0, "{}", on.stderr);
+    assert_eq!(
+        Some(remembered as f64),
+        summary.get("of which remembered (no walk)").copied(),
+        "{}",
+        on.stderr
+    );
     // The Python thread itself is profiled as usual.
     let text = on.profile.expect("profile");
     assert!(text.contains("busy (") || text.contains("main ("), "{text}");

@@ -20,11 +20,14 @@ fn per_thread(stacks: &[Stack], pred: impl Fn(&Stack) -> bool) -> BTreeMap<u32, 
     out
 }
 
+/// Whether a frame of function `name` is on the stack, with or without a
+/// line: an instruction the compiler gives no line (3.12's PUSH_EXC_INFO at
+/// the entry of an `except` block) shows as `name (file)`.
 fn has_frame(s: &Stack, name: &str) -> bool {
     s.frames
         .iter()
-        .filter_map(|f| parse_frame(f))
-        .any(|f| f.name == name)
+        .filter_map(|f| f.split_once(" (").map(|(n, _)| n))
+        .any(|n| n == name)
 }
 
 fn run_mode(

@@ -73,14 +73,14 @@ pub struct PythonProcess {
 
 /// Facts about one interpreter binary, cached by (device, inode).
 #[derive(Clone, Debug)]
-struct ElfFacts {
-    runtime: Option<u64>,
-    code_type: Option<u64>,
-    none: Option<u64>,
+pub struct ElfFacts {
+    pub runtime: Option<u64>,
+    pub code_type: Option<u64>,
+    pub none: Option<u64>,
     /// `Py_Version` (3.11+): PY_VERSION_HEX.
-    py_version: Option<u32>,
+    pub py_version: Option<u32>,
     /// Vaddr of the segment mapped from file offset 0, page aligned.
-    first_load: u64,
+    pub first_load: u64,
 }
 
 /// Inspects processes, caching what it learned of each binary.
@@ -133,8 +133,14 @@ fn interpreter_mapping(maps: &[Mapping]) -> Option<(&Mapping, u32)> {
 }
 
 fn elf_facts(file: File) -> Result<ElfFacts, String> {
-    let cache = ReadCache::new(file);
-    let obj = object::File::parse(&cache).map_err(|e| e.to_string())?;
+    elf_facts_in(&ReadCache::new(file))
+}
+
+/// What an interpreter binary says of itself, from its bytes however they
+/// are read (a file through a read cache, a buffer when fuzzing). Any input
+/// gives facts or an error.
+pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, String> {
+    let obj = object::File::parse(data).map_err(|e| e.to_string())?;
     let mut runtime = None;
     let mut code_type = None;
     let mut none = None;
