@@ -72,6 +72,8 @@ pub(crate) struct Engine {
     native: NativeSymbols,
     /// Reused buffer for a sample's frame ids.
     ids: Vec<FrameId>,
+    /// Reused buffer: a sample's kernel frames.
+    raw_frames: Vec<tachyon_common::Frame>,
     /// Unsymbolized frames and cache evictions of processes whose state is
     /// gone.
     freed_failures: u64,
@@ -147,6 +149,7 @@ impl Engine {
             kallsyms,
             native: NativeSymbols::new(),
             ids: Vec::new(),
+            raw_frames: Vec::new(),
             freed_failures: 0,
             freed_evictions: 0,
             freed_over_budget: 0,
@@ -287,7 +290,11 @@ impl Engine {
         };
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
-        ids.extend(frames.map(|f| sym.frame(&f, &mut self.profile)));
+        let mut raw = std::mem::take(&mut self.raw_frames);
+        raw.clear();
+        raw.extend(frames);
+        sym.stack(&raw, &mut self.profile, &mut ids);
+        self.raw_frames = raw;
         let native = (self.opts.native_stacks && !native.is_empty())
             .then(|| native_stack(&mut self.native, header.pid, native));
         let kernel: Vec<(u64, &str)> = kernel

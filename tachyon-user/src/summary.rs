@@ -64,7 +64,7 @@ impl std::fmt::Display for Summary {
         if self.no_thread_state_remembered > 0 {
             write!(
                 f,
-                "\n  of which remembered (no walk): {}",
+                "\n  thread-state misses remembered (no walk): {}",
                 self.no_thread_state_remembered
             )?;
         }

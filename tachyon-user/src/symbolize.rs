@@ -52,6 +52,18 @@ fn code_bytes(c: &Option<CodeInfo>) -> usize {
         .map_or(0, |c| c.name.len() + c.filename.len() + c.linetable.len())
 }
 
+/// Stacks remembered per process (direct-mapped by a hash of the kernel's
+/// frames): a thread that sleeps, waits or loops in the same place sends
+/// the same frames again and again.
+const STACK_MEMO: usize = 16;
+
+/// One remembered stack: the kernel's frames and what they symbolized to.
+#[derive(Default)]
+struct MemoEntry {
+    raw: Vec<Frame>,
+    ids: Vec<FrameId>,
+}
+
 /// Symbolization state of one process.
 pub struct ProcessSymbols {
     proc: PythonProcess,
@@ -61,6 +73,10 @@ pub struct ProcessSymbols {
     frames: Cache<(u64, u32, i32), FrameId>,
     /// Code-object reads this process may cause per second.
     budget: ReadBudget,
+    /// Whole stacks, for samples that repeat one.
+    memo: Vec<MemoEntry>,
+    /// Stacks answered from `memo`.
+    pub memo_hits: u64,
     /// Frames that could not be symbolized.
     pub failures: u64,
     /// Cache entries dropped to stay within the bounds.
@@ -83,6 +99,8 @@ impl ProcessSymbols {
             code_bytes: 0,
             frames: cache(FRAME_CACHE),
             budget: ReadBudget::new(Instant::now()),
+            memo: (0..STACK_MEMO).map(|_| MemoEntry::default()).collect(),
+            memo_hits: 0,
             failures: 0,
             evictions: 0,
         }
@@ -109,6 +127,40 @@ impl ProcessSymbols {
                 .charge((c.name.len() + c.filename.len() + c.linetable.len()) as u64);
         }
         Some(info)
+    }
+
+    /// The profile frames for a sample's kernel frames (leaf first, as the
+    /// kernel sends them), into `out`. A stack seen just before is answered
+    /// from memory when every frame of it had symbolized from the caches;
+    /// anything else goes frame by frame.
+    pub fn stack(&mut self, frames: &[Frame], profile: &mut Profile, out: &mut Vec<FrameId>) {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = FxBuildHasher.build_hasher();
+        for f in frames {
+            (f.code, f.lasti, f.fingerprint).hash(&mut h);
+        }
+        let slot = (h.finish() as usize) % STACK_MEMO;
+        if self.memo[slot].raw.as_slice() == frames && !frames.is_empty() {
+            self.memo_hits += 1;
+            out.extend_from_slice(&self.memo[slot].ids);
+            return;
+        }
+        let failures = self.failures;
+        let start = out.len();
+        let mut cacheable = true;
+        for f in frames {
+            // Frames the kernel could not fingerprint are never cached.
+            cacheable &= f.fingerprint != 0 || f.code == 0;
+            let id = self.frame(f, profile);
+            out.push(id);
+        }
+        if cacheable && self.failures == failures {
+            let entry = &mut self.memo[slot];
+            entry.raw.clear();
+            entry.raw.extend_from_slice(frames);
+            entry.ids.clear();
+            entry.ids.extend_from_slice(&out[start..]);
+        }
     }
 
     /// The profile frame for a kernel frame.
@@ -197,6 +249,10 @@ impl ProcessSymbols {
     /// code objects it read stay.
     pub fn forget_frames(&mut self) {
         self.frames.clear();
+        for e in &mut self.memo {
+            e.raw.clear();
+            e.ids.clear();
+        }
     }
 
     /// Entries in the caches (code objects, frames).
@@ -435,6 +491,55 @@ mod tests {
         // The real frame still symbolizes once the second is over (the
         // budget is per second; here it is simply not read yet).
         assert!(s.cached().0 <= crate::budget::READS_PER_SECOND as usize);
+    }
+
+    #[test]
+    fn repeated_stacks_come_from_memory_with_the_same_frames() {
+        let (mut s, mem) = symbols(12, &OLD);
+        let mut p = profile();
+        let stack = [
+            frame(CODE, 3, fp(12, &OLD)),
+            frame(0, 0, 0),
+            frame(CODE, 9, fp(12, &OLD)),
+        ];
+        let mut first = Vec::new();
+        s.stack(&stack, &mut p, &mut first);
+        let expected: Vec<FrameId> = stack.iter().map(|f| s.frame(f, &mut p)).collect();
+        assert_eq!(first, expected);
+        let reads = mem.reads();
+        let mut again = vec![99];
+        s.stack(&stack, &mut p, &mut again);
+        assert_eq!(again[1..], first[..], "appended after what was there");
+        assert_eq!(s.memo_hits, 1);
+        assert_eq!(mem.reads(), reads);
+        // Another line is another stack.
+        let mut other = Vec::new();
+        s.stack(&[frame(CODE, 4, fp(12, &OLD))], &mut p, &mut other);
+        assert_eq!(s.memo_hits, 1);
+        // After the profile's frame tables were compacted, nothing is
+        // answered from before.
+        s.forget_frames();
+        let mut after = Vec::new();
+        s.stack(&stack, &mut p, &mut after);
+        assert_eq!(s.memo_hits, 1);
+    }
+
+    #[test]
+    fn stacks_with_unreadable_frames_are_not_remembered() {
+        let (mut s, _) = symbols(12, &OLD);
+        let mut p = profile();
+        // Fingerprint 0: the kernel could not read the code object.
+        let stack = [frame(CODE, 3, 0)];
+        let mut out = Vec::new();
+        s.stack(&stack, &mut p, &mut out);
+        s.stack(&stack, &mut p, &mut out);
+        assert_eq!(s.memo_hits, 0);
+        // A code object that cannot be read (<unknown>) either.
+        let bad = [frame(0x7777_0000, 3, 42)];
+        s.stack(&bad, &mut p, &mut out);
+        s.stack(&bad, &mut p, &mut out);
+        assert_eq!(s.memo_hits, 0);
+        assert_eq!(s.failures, 2);
     }
 
     #[test]

@@ -52,7 +52,9 @@ fn debug_ebpf_explains_threads_without_python_state() {
     assert!(remembered > 0, "{}", on.stderr);
     assert_eq!(
         Some(remembered as f64),
-        summary.get("of which remembered (no walk)").copied(),
+        summary
+            .get("thread-state misses remembered (no walk)")
+            .copied(),
         "{}",
         on.stderr
     );
