@@ -434,3 +434,46 @@ fn native_frames(label: &'static str) {
 
 per_interpreter!(native_frames:
     native_frames_3_8 => "3.8", native_frames_3_12 => "3.12", native_frames_3_14 => "3.14");
+
+/// `--native` on Debian's non-PIE, static `/usr/bin/python3.11`: the
+/// interpreter's own C functions (named from its dynamic symbols, else
+/// `python3.11+0xOFFSET`) show above the Python leaf. Its map_files entry
+/// is named from the parsed numbers of /proc/PID/maps, which print the
+/// non-PIE addresses zero-padded.
+#[test]
+fn native_interpreter_frames_on_debian_3_11() {
+    let Some(p) = profile_workload(
+        "3.11-debian",
+        "cpu_split.py",
+        &["30"],
+        &["--duration", "2", "--mode", "cpu", "--native"],
+    ) else {
+        return;
+    };
+    let total: u64 = p.stacks.iter().map(|s| s.count).sum();
+    let with_interpreter: u64 = p
+        .stacks
+        .iter()
+        .filter(|s| {
+            let leaf_py = s.frames.iter().rposition(|f| f.contains(".py:"));
+            leaf_py.is_some_and(|i| {
+                s.frames[i + 1..]
+                    .iter()
+                    .any(|f| f.ends_with(" (python3.11)"))
+            })
+        })
+        .map(|s| s.count)
+        .sum();
+    let named = p
+        .stacks
+        .iter()
+        .flat_map(|s| &s.frames)
+        .any(|f| f.ends_with(" (python3.11)") && !f.starts_with("python3.11+0x"));
+    assert!(total > 100, "{total} samples\n{}", p.stderr);
+    assert!(
+        with_interpreter as f64 >= 0.25 * total as f64,
+        "{with_interpreter}/{total} samples show an interpreter frame\n{}",
+        p.stderr
+    );
+    assert!(named, "no interpreter function named from its symbols");
+}
