@@ -38,6 +38,17 @@ pub enum InspectError {
     },
     #[error("process {pid}: {path} has no _PyRuntime symbol or .PyRuntime section")]
     NoRuntime { pid: u32, path: String },
+    #[error("process {pid}: {path} is named for Python 3.{named} but the binary itself is {found}; not profiled (its layout would be misread)")]
+    VersionMismatch {
+        pid: u32,
+        path: String,
+        named: u32,
+        found: String,
+    },
+    #[error("process {pid}: {path} is named for Python 3.{named}, but no Py_Version and no version string in its read-only data confirms it; not profiled")]
+    VersionUnconfirmed { pid: u32, path: String, named: u32 },
+    #[error("process {pid}: {path} is a debug build of Python (Py_DEBUG: it has _Py_NegativeRefcount), whose objects have another layout; not supported")]
+    DebugBuild { pid: u32, path: String },
     #[error("process {pid}: _Py_DebugOffsets do not match Python 3.{minor} ({reason})")]
     DebugOffsets {
         pid: u32,
@@ -81,6 +92,68 @@ pub struct ElfFacts {
     pub py_version: Option<u32>,
     /// Vaddr of the segment mapped from file offset 0, page aligned.
     pub first_load: u64,
+    /// Minor versions named by version strings (`3.X.Y`, also as the tail
+    /// of a longer string: compilers merge the `PY_VERSION` literal into
+    /// one that ends the same) in `.rodata`; read only without `Py_Version`.
+    pub rodata_minors: Vec<u32>,
+    /// A `Py_DEBUG` build (`_Py_NegativeRefcount` is defined).
+    pub debug_build: bool,
+}
+
+/// Most of `.rodata` scanned for version strings.
+const RODATA_SCAN: u64 = 32 << 20;
+
+/// The minor versions of the `3.X.Y` strings in `data` (NUL-separated
+/// strings, matched at their end after a start, `/`, `-`, space or `v`):
+/// `3.9.18`, `/opt/python/3.9.18`, `Python-3.10.13`, `3.13.0rc1`, `3.12.1+`.
+pub fn version_minors_in(data: &[u8]) -> Vec<u32> {
+    let mut minors = Vec::new();
+    for s in data.split(|&b| b == 0) {
+        if let Some(m) = tail_version_minor(s) {
+            if !minors.contains(&m) {
+                minors.push(m);
+                if minors.len() > 8 {
+                    break;
+                }
+            }
+        }
+    }
+    minors
+}
+
+fn tail_version_minor(s: &[u8]) -> Option<u32> {
+    // The tail: digits and dots, then maybe a pre-release tag and number
+    // (`rc1`, `a2`, `b3`) and a `+`.
+    let s = s.strip_suffix(b"+").unwrap_or(s);
+    let digits_start = s.len() - s.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let before = &s[..digits_start];
+    let mut core = s;
+    if digits_start < s.len() {
+        for tag in [&b"rc"[..], b"a", b"b"] {
+            if let Some(c) = before.strip_suffix(tag) {
+                core = c;
+                break;
+            }
+        }
+    }
+    // core ends with 3.X.Y; find where it starts.
+    let start = core
+        .iter()
+        .rposition(|b| !(b.is_ascii_digit() || *b == b'.'))
+        .map_or(0, |i| i + 1);
+    if start > 0 && !matches!(core[start - 1], b'/' | b'-' | b' ' | b'v') {
+        return None;
+    }
+    let text = std::str::from_utf8(&core[start..]).ok()?;
+    let mut parts = text.split('.');
+    let (major, minor, micro) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || major != "3" || minor.is_empty() || minor.len() > 2 {
+        return None;
+    }
+    if micro.is_empty() || micro.len() > 2 || !micro.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    minor.parse().ok()
 }
 
 /// Inspects processes, caching what it learned of each binary.
@@ -145,8 +218,10 @@ pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, Str
     let mut code_type = None;
     let mut none = None;
     let mut py_version_addr = None;
+    let mut debug_build = false;
     for sym in obj.dynamic_symbols().chain(obj.symbols()) {
         match sym.name() {
+            Ok("_Py_NegativeRefcount") => debug_build = true,
             Ok("_PyRuntime") if runtime.is_none() => runtime = Some(sym.address()),
             Ok("PyCode_Type") if code_type.is_none() => code_type = Some(sym.address()),
             Ok("_Py_NoneStruct") if none.is_none() => none = Some(sym.address()),
@@ -172,12 +247,23 @@ pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, Str
         .or_else(|| obj.segments().map(|s| s.address()).min())
         .unwrap_or(0)
         & !0xfff;
+    let rodata_minors = match py_version {
+        Some(_) => Vec::new(),
+        None => obj
+            .section_by_name(".rodata")
+            .filter(|s| s.size() <= RODATA_SCAN)
+            .and_then(|s| s.data().ok())
+            .map(version_minors_in)
+            .unwrap_or_default(),
+    };
     Ok(ElfFacts {
         runtime,
         code_type,
         none,
         py_version,
         first_load,
+        rodata_minors,
+        debug_build,
     })
 }
 
@@ -226,9 +312,48 @@ impl Inspector {
             |f| elf_facts(f).map_err(binary_err),
             |e| binary_err(e.to_string()),
         )?;
+        if layout_for(minor).is_none() {
+            let version = match facts.py_version {
+                Some(hex) if hex >> 24 == 3 => version_string(hex),
+                _ => format!("3.{minor}"),
+            };
+            return Err(InspectError::Unsupported { pid, comm, version });
+        }
+        // The version is the binary's, checked against the file name.
+        if facts.debug_build {
+            return Err(InspectError::DebugBuild { pid, path });
+        }
         let version = match facts.py_version {
-            Some(hex) if hex >> 24 == 3 => version_string(hex),
-            _ => format!("3.{minor}"),
+            Some(hex) if hex >> 24 == 3 && (hex >> 16) & 0xff == minor => version_string(hex),
+            Some(hex) => {
+                return Err(InspectError::VersionMismatch {
+                    pid,
+                    path,
+                    named: minor,
+                    found: format!("Python {} (Py_Version)", version_string(hex)),
+                })
+            }
+            None if facts.rodata_minors.contains(&minor) => format!("3.{minor}"),
+            None if facts.rodata_minors.is_empty() => {
+                return Err(InspectError::VersionUnconfirmed {
+                    pid,
+                    path,
+                    named: minor,
+                })
+            }
+            None => {
+                let found: Vec<String> = facts
+                    .rodata_minors
+                    .iter()
+                    .map(|m| format!("3.{m}"))
+                    .collect();
+                return Err(InspectError::VersionMismatch {
+                    pid,
+                    path,
+                    named: minor,
+                    found: format!("Python {} (version strings)", found.join(" or ")),
+                });
+            }
         };
         let Some(layout) = layout_for(minor) else {
             return Err(InspectError::Unsupported { pid, comm, version });
@@ -304,6 +429,30 @@ mod tests {
         assert_eq!(minor_from_name("python3.11-config"), None);
         assert_eq!(minor_from_name("python3"), None);
         assert_eq!(minor_from_name("libpython3.so"), None);
+    }
+
+    #[test]
+    fn version_strings_in_read_only_data() {
+        let data = b"\0C_ALL\0pymalloc\x003.11.2\0s\0";
+        assert_eq!(version_minors_in(data), [11]);
+        // Merged into the tail of a path (pyenv builds), or a source dir.
+        assert_eq!(version_minors_in(b"x\0/root/.pyenv/versions/3.9.18\0"), [9]);
+        assert_eq!(version_minors_in(b"/b/Python-3.10.13\0"), [10]);
+        assert_eq!(version_minors_in(b"3.13.0rc1\0x\x003.12.1+\0"), [13, 12]);
+        assert_eq!(version_minors_in(b"3.15.0a2\0"), [15]);
+        // Not versions: other majors, four parts, glued to letters, no micro.
+        for not in [
+            &b"2.7.18\0"[..],
+            b"3.9.18.1\0",
+            b"libfoo3.9.18\0",
+            b"3.9\0",
+            b"GLIBC_2.3.4\0",
+            b"3.9.\0",
+            b"\0\0",
+            b"",
+        ] {
+            assert!(version_minors_in(not).is_empty(), "{not:?}");
+        }
     }
 
     #[test]
