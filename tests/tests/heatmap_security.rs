@@ -256,3 +256,75 @@ fn root_only_sources_never_reach_the_outputs() {
     );
     drop(workload);
 }
+
+/// Code compiled under the name of a FIFO (no writer: opening it to read
+/// would block forever) and of a character device (made here with the
+/// numbers of /dev/zero: reading it never ends): the heatmap finishes in
+/// time, says why there is no text, and opens neither.
+#[test]
+fn fifos_and_devices_named_as_sources_are_never_opened() {
+    if !require_profiler() {
+        return;
+    }
+    let Some(py) = interpreter_for_nobody() else {
+        return;
+    };
+    let dir = TempDir::new("heatmap-special-files");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let fifo = dir.0.join("fifo.py");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).expect("mkfifo");
+    let device = dir.0.join("zero.py");
+    nix::sys::stat::mknod(
+        &device,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 5),
+    )
+    .expect("mknod");
+    let (fifo_s, device_s) = (fifo.to_str().unwrap(), device.to_str().unwrap());
+    let mut child = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .arg(&py.path)
+        .args(["-c", WORKLOAD, fifo_s, device_s])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the workload with setpriv");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let workload = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("workload prints ready");
+    assert_eq!(line.trim(), "ready", "workload did not start");
+    let pid = workload.0.id().to_string();
+    let out = TempDir::new("heatmap-special-out");
+    let started = std::time::Instant::now();
+    let html = run_to(
+        &["--pid", pid.as_str(), "--duration", "2"],
+        &out.0.join("x.html"),
+    );
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "2 s of sampling took {took:?}"
+    );
+    let html = String::from_utf8(html).expect("UTF-8 HTML");
+    for name in [fifo_s, device_s] {
+        assert!(html.contains(name), "{name} is not named: {html}");
+    }
+    assert!(
+        html.matches("source not shown: not a regular file").count() >= 2,
+        "no reason given: {html}"
+    );
+    // Had the FIFO been opened to read, a writer could now get in: none
+    // is waiting (a non-blocking open for writing fails without a reader).
+    let writer = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK,
+        nix::sys::stat::Mode::empty(),
+    );
+    assert!(writer.is_err(), "something holds the FIFO open for reading");
+    drop(workload);
+}
