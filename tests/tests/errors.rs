@@ -236,3 +236,62 @@ fn an_interpreter_named_for_another_version_is_refused() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A process that forges a new code pointer every 0.2 ms, each to a copy
+/// of a code object whose line table is 1 MiB (`forged_code.py`): the
+/// profiler reads within its per-process budget, says so, stays small and
+/// finishes on time.
+#[test]
+fn forged_code_pointers_are_held_to_the_read_budget() {
+    let py = interpreter("3.12");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let w = Workload::start(&py.path, "forged_code.py", &["30"]);
+    let started = std::time::Instant::now();
+    let child = Command::new(binary())
+        .args([
+            "--pid",
+            &w.pid().to_string(),
+            "--rate",
+            "1000",
+            "--mode",
+            "cpu",
+        ])
+        .args(["--duration", "4", "-o", "-", "-f", "collapsed"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tachyon-bpf");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    while started.elapsed() < Duration::from_millis(3800) {
+        if let Some(kib) = std::fs::read_to_string(&status).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        }) {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let took = started.elapsed();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    let summary = parse_summary(&err);
+    let over = summary
+        .get("code reads over budget")
+        .copied()
+        .unwrap_or(0.0);
+    assert!(over > 100.0, "the budget never acted: {err}");
+    assert!(summary["samples"] > 1000.0, "{err}");
+    assert!(
+        peak_kib > 0 && peak_kib < 128 * 1024,
+        "peak RSS {peak_kib} KiB\n{err}"
+    );
+    assert!(
+        took < Duration::from_secs(9),
+        "4 s of sampling took {took:?}"
+    );
+}
