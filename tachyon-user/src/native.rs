@@ -56,6 +56,9 @@ impl FileSymbols {
             .symbols()
             .chain(obj.dynamic_symbols())
             .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.address() != 0)
+            // A bound on what one file can make us keep (libpython has
+            // about 10,000 functions, the largest libraries a few 100,000).
+            .take(MAX_FUNCTION_SYMBOLS)
             .filter_map(|s| {
                 Some((
                     s.address(),
@@ -121,6 +124,9 @@ pub struct NativeSymbols {
     files: FileCache<FileSymbols>,
     procs: HashMap<u32, ProcessMaps>,
 }
+
+/// Function symbols kept per file.
+const MAX_FUNCTION_SYMBOLS: usize = 1 << 20;
 
 /// Binaries whose symbol tables are kept.
 const FILE_CACHE: usize = 256;
