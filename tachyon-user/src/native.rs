@@ -60,11 +60,9 @@ impl FileSymbols {
             // about 10,000 functions, the largest libraries a few 100,000).
             .take(MAX_FUNCTION_SYMBOLS)
             .filter_map(|s| {
-                Some((
-                    s.address(),
-                    s.address() + s.size(),
-                    s.name().ok()?.to_string(),
-                ))
+                // A hostile symbol may end past the address space: skip it.
+                let end = s.address().checked_add(s.size())?;
+                Some((s.address(), end, s.name().ok()?.to_string()))
             })
             .collect();
         functions.sort();
@@ -78,8 +76,8 @@ impl FileSymbols {
     fn vaddr_of(&self, file_offset: u64) -> Option<u64> {
         self.segments
             .iter()
-            .find(|(off, _, size)| file_offset >= *off && file_offset < off + size)
-            .map(|(off, vaddr, _)| vaddr + (file_offset - off))
+            .find(|(off, _, size)| file_offset >= *off && file_offset - off < *size)
+            .and_then(|(off, vaddr, _)| vaddr.checked_add(file_offset - off))
     }
 
     fn function_at(&self, vaddr: u64) -> Option<&str> {
@@ -275,6 +273,25 @@ pub fn native_stack(syms: &mut NativeSymbols, pid: u32, addrs: &[u64]) -> Native
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `scripts/fuzz.sh` (target `elf`): a symbol whose address
+    /// plus size passes 2^64 (an overflow panic in debug builds, a wrapped,
+    /// never-matching range in release ones). Such symbols are skipped.
+    #[test]
+    fn symbols_ending_past_the_address_space_are_skipped() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fuzz/elf-symbol-end-overflows"
+        );
+        let bytes = std::fs::read(path).expect("the fuzz case");
+        let syms = FileSymbols::parse_data(&bytes[..]).expect("still an ELF file");
+        assert!(!syms.functions.is_empty());
+        assert!(syms.functions.iter().all(|(start, end, _)| start < end));
+        for (start, _, name) in &syms.functions {
+            assert_eq!(syms.function_at(*start), Some(name.as_str()));
+        }
+        assert_eq!(syms.vaddr_of(u64::MAX), None);
+    }
 
     #[inline(never)]
     fn a_function_of_this_test() -> u64 {
