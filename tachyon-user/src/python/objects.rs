@@ -21,6 +21,13 @@ pub enum ObjectError {
     Malformed { what: &'static str, addr: u64 },
 }
 
+/// `addr + off` for a field of an object at a pointer the process gave:
+/// one near the top of the address space is malformed, not an overflow.
+fn field_at(what: &'static str, addr: u64, off: u32) -> Result<u64, ObjectError> {
+    addr.checked_add(u64::from(off))
+        .ok_or(ObjectError::Malformed { what, addr })
+}
+
 /// Reads a compact `str` object.
 pub fn read_str(
     mem: &dyn RemoteMemory,
@@ -48,7 +55,7 @@ pub fn read_str(
     } else {
         lay.unicode_compact_data
     };
-    let raw = mem.read_vec(addr + data as u64, (chars * kind as u64) as usize)?;
+    let raw = mem.read_vec(field_at("str", addr, data)?, (chars * kind as u64) as usize)?;
     Ok(match kind {
         1 => raw.iter().map(|&b| b as char).collect(),
         // UCS-2, not UTF-16: each unit is one code point, so a lone
@@ -82,14 +89,14 @@ pub fn read_bytes(
             addr,
         });
     }
-    let len = mem.read_u64(addr + lay.bytes_size as u64)?;
+    let len = mem.read_u64(field_at("bytes", addr, lay.bytes_size)?)?;
     if len > MAX_BYTES {
         return Err(ObjectError::Malformed {
             what: "bytes",
             addr,
         });
     }
-    Ok(mem.read_vec(addr + lay.bytes_data as u64, len as usize)?)
+    Ok(mem.read_vec(field_at("bytes", addr, lay.bytes_data)?, len as usize)?)
 }
 
 /// What userspace needs of a code object, read once and cached.
@@ -128,7 +135,7 @@ pub fn read_code(
     let name_hash = if layout.code.fp_unique {
         0
     } else {
-        mem.read_u64(name_ptr + layout.objects.unicode_hash as u64)?
+        mem.read_u64(field_at("str", name_ptr, layout.objects.unicode_hash)?)?
     };
     let fingerprint = tachyon_common::fingerprint(name_ptr, name_hash, fp_field);
     if expected_fp != 0 && fingerprint != expected_fp {
@@ -576,6 +583,35 @@ mod tests {
             } else {
                 assert!(got.is_ok(), "3.{minor}");
             }
+        }
+    }
+
+    /// Found by `scripts/fuzz.sh` (target `code_object`): pointers near
+    /// the top of the address space made `pointer + field offset` overflow.
+    /// They are malformed objects now.
+    #[test]
+    fn pointers_at_the_top_of_the_address_space_are_malformed() {
+        let top = u64::MAX - 4;
+        for minor in [8, 11, 12] {
+            // A code object whose name points there (3.8–3.11 read its hash).
+            let mut mem = process(minor);
+            mem.put_u64(CODE + if minor <= 10 { 112 } else { 120 }, top);
+            let got = code_of(&mem, minor, 0);
+            if minor <= 11 {
+                assert!(
+                    matches!(got, Err(ObjectError::Malformed { what: "str", addr }) if addr == top),
+                    "3.{minor}: {got:?}"
+                );
+            }
+            let mem = FakeMemory::new();
+            // A str there cannot even be read; a bytes object's size field
+            // lies past the top.
+            assert!(read_str(&mem, objects(minor), top).is_err());
+            let r = read_bytes(&mem, objects(minor), top);
+            assert!(
+                matches!(r, Err(ObjectError::Malformed { addr, .. }) if addr == top),
+                "3.{minor}: {r:?}"
+            );
         }
     }
 
