@@ -319,6 +319,13 @@ impl Inspector {
             };
             return Err(InspectError::Unsupported { pid, comm, version });
         }
+        // Before the version: right after an exec, the `python3.X` launcher
+        // may be mapped before its libpython is; it has no runtime, and that
+        // error is the one the tracker retries.
+        let runtime = facts.runtime.ok_or_else(|| InspectError::NoRuntime {
+            pid,
+            path: path.clone(),
+        })?;
         // The version is the binary's, checked against the file name.
         if facts.debug_build {
             return Err(InspectError::DebugBuild { pid, path });
@@ -358,10 +365,6 @@ impl Inspector {
         let Some(layout) = layout_for(minor) else {
             return Err(InspectError::Unsupported { pid, comm, version });
         };
-        let runtime = facts.runtime.ok_or_else(|| InspectError::NoRuntime {
-            pid,
-            path: path.clone(),
-        })?;
         let bias = map.start.wrapping_sub(facts.first_load);
         let runtime_addr = runtime.wrapping_add(bias);
         let mut proc = PythonProcess {
