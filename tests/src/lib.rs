@@ -542,3 +542,37 @@ impl Drop for Container {
             .status();
     }
 }
+
+/// The Python of the consumers' venv (`scripts/install-consumers-py.sh`:
+/// protobuf, opentelemetry-proto, prometheus_client). `None`: skipped, or a
+/// failure in CI.
+pub fn consumers_python() -> Option<PathBuf> {
+    let python = root().join(".cache/consumers-venv/bin/python");
+    require(
+        python.exists(),
+        "the consumers' venv (cargo xtask provision)",
+    )
+    .then_some(python)
+}
+
+/// Runs `tests/consumers/<script> <arg>` under `python` and returns the
+/// JSON it prints; panics with its stderr when it fails.
+pub fn run_consumer(
+    python: &Path,
+    script: &str,
+    arg: impl AsRef<std::ffi::OsStr>,
+) -> serde_json::Value {
+    let arg = arg.as_ref();
+    let out = Command::new(python)
+        .arg(root().join("tests/consumers").join(script))
+        .arg(arg)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} {}: {}",
+        arg.to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} prints JSON: {e}"))
+}

@@ -6,32 +6,6 @@ use std::process::Command;
 
 use tachyon_e2e::*;
 
-/// The decoder's JSON summary of a pprof file.
-fn decode(python: &std::path::Path, file: &std::path::Path) -> serde_json::Value {
-    let out = Command::new(python)
-        .arg(root().join("tests/consumers/decode_pprof.py"))
-        .arg(file)
-        .output()
-        .expect("run decode_pprof.py");
-    assert!(
-        out.status.success(),
-        "decode_pprof.py {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("decoder prints JSON")
-}
-
-/// The Python that runs the decoder (`None`: skipped, or a failure in CI).
-fn decoder() -> Option<std::path::PathBuf> {
-    let python = root().join(".cache/consumers-venv/bin/python");
-    require(
-        python.exists(),
-        "the pprof decoder's venv (cargo xtask provision)",
-    )
-    .then_some(python)
-}
-
 /// The window files in `dir`, oldest first.
 fn window_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -45,7 +19,7 @@ fn window_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn agent_windows_are_contiguous_and_add_up_to_the_run() {
     let py = interpreter("3.12");
-    let Some(venv_python) = decoder() else {
+    let Some(venv_python) = consumers_python() else {
         return;
     };
     if !require_profiler() || !py.require() {
@@ -71,7 +45,10 @@ fn agent_windows_are_contiguous_and_add_up_to_the_run() {
     let lines = stderr.lines().filter(|l| l.starts_with("window ")).count();
     assert_eq!(lines, files.len(), "one line per window: {stderr}");
 
-    let decoded: Vec<serde_json::Value> = files.iter().map(|f| decode(&venv_python, f)).collect();
+    let decoded: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| run_consumer(&venv_python, "decode_pprof.py", f))
+        .collect();
     let mut total = 0u64;
     for (i, d) in decoded.iter().enumerate() {
         let samples = d["total_samples"].as_u64().expect("total_samples");
@@ -138,7 +115,7 @@ fn agent_keeps_only_the_newest_windows() {
 #[test]
 fn agent_windows_survive_frame_table_compaction() {
     let py = interpreter("3.12");
-    let Some(venv_python) = decoder() else {
+    let Some(venv_python) = consumers_python() else {
         return;
     };
     if !require_profiler() || !py.require() {
@@ -160,7 +137,7 @@ fn agent_windows_survive_frame_table_compaction() {
     let files = window_files(&dir.0);
     let mut total = 0;
     for (i, f) in files.iter().enumerate() {
-        let d = decode(&venv_python, f);
+        let d = run_consumer(&venv_python, "decode_pprof.py", f);
         total += d["total_samples"].as_u64().expect("samples");
         // The last window is what was left at the stop: it may be tiny.
         if i + 1 == files.len() {

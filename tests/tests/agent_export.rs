@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tachyon_e2e::*;
 
-/// The consumers' venv Python (`None`: skipped, or a failure in CI).
-fn venv_python() -> Option<PathBuf> {
-    let python = root().join(".cache/consumers-venv/bin/python");
-    require(
-        python.exists(),
-        "the consumers' venv (cargo xtask provision)",
-    )
-    .then_some(python)
-}
-
 /// The receiver, killed on drop.
 struct Receiver {
     child: Child,
@@ -76,36 +66,6 @@ impl Drop for Receiver {
     }
 }
 
-/// `decode_pprof.py FILE`.
-fn decode_pprof(python: &Path, file: &Path) -> Value {
-    let out = Command::new(python)
-        .arg(root().join("tests/consumers/decode_pprof.py"))
-        .arg(file)
-        .output()
-        .expect("run decode_pprof.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
-/// `read_metrics.py URL`.
-fn scrape(python: &Path, url: &str) -> Value {
-    let out = Command::new(python)
-        .arg(root().join("tests/consumers/read_metrics.py"))
-        .arg(url)
-        .output()
-        .expect("run read_metrics.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 /// A free local port for --metrics.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -145,7 +105,7 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 #[test]
 fn agent_delivers_every_window_once_to_pyroscope_and_otlp() {
     let py = interpreter("3.12");
-    let Some(python) = venv_python() else {
+    let Some(python) = consumers_python() else {
         return;
     };
     if !require_profiler() || !py.require() {
@@ -176,7 +136,7 @@ fn agent_delivers_every_window_once_to_pyroscope_and_otlp() {
         .expect("start the agent");
     // While the receiver is back up, the counters already show the outage.
     std::thread::sleep(Duration::from_secs(16).saturating_sub(started.elapsed()));
-    let during = scrape(&python, &metrics_url);
+    let during = run_consumer(&python, "read_metrics.py", &metrics_url);
     std::thread::sleep(Duration::from_secs(20).saturating_sub(started.elapsed()));
     // SIGTERM: the open window goes to every sink before exit.
     nix::sys::signal::kill(
@@ -197,7 +157,10 @@ fn agent_delivers_every_window_once_to_pyroscope_and_otlp() {
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    let windows: Vec<Value> = files.iter().map(|f| decode_pprof(&python, f)).collect();
+    let windows: Vec<Value> = files
+        .iter()
+        .map(|f| run_consumer(&python, "decode_pprof.py", f))
+        .collect();
     assert!(windows.len() >= 10, "{} windows\n{stderr}", windows.len());
     let starts: Vec<i64> = windows
         .iter()

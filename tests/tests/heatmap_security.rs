@@ -120,6 +120,30 @@ fn write_mode(path: &Path, text: &str, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
+/// Starts [`WORKLOAD`] as uid 65534 with these file names and waits for
+/// its `ready`; returns it (killed on drop) and its pid.
+fn start_as_nobody(py: &Interpreter, paths: &[&str]) -> (Guard, String) {
+    let mut child = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .arg(&py.path)
+        .args(["-c", WORKLOAD])
+        .args(paths)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the workload with setpriv");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let workload = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("workload prints ready");
+    assert_eq!(line.trim(), "ready", "workload did not start");
+    let pid = workload.0.id().to_string();
+    (workload, pid)
+}
+
 #[test]
 fn root_only_sources_never_reach_the_outputs() {
     if !require_profiler() {
@@ -161,23 +185,7 @@ fn root_only_sources_never_reach_the_outputs() {
     assert!(!reads(secret_s), "uid {NOBODY} can read {secret_s}");
     assert!(reads(visible_s), "uid {NOBODY} cannot read {visible_s}");
 
-    let mut child = Command::new("setpriv")
-        .args(AS_NOBODY)
-        .arg(&py.path)
-        .args(["-c", WORKLOAD, secret_s, visible_s])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the workload with setpriv");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let workload = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("workload prints ready");
-    assert_eq!(line.trim(), "ready", "workload did not start");
-    let pid = workload.0.id().to_string();
+    let (workload, pid) = start_as_nobody(&py, &[secret_s, visible_s]);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     for field in ["Uid:", "Gid:"] {
         let ids: Vec<&str> = status
@@ -282,23 +290,7 @@ fn fifos_and_devices_named_as_sources_are_never_opened() {
     )
     .expect("mknod");
     let (fifo_s, device_s) = (fifo.to_str().unwrap(), device.to_str().unwrap());
-    let mut child = Command::new("setpriv")
-        .args(AS_NOBODY)
-        .arg(&py.path)
-        .args(["-c", WORKLOAD, fifo_s, device_s])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the workload with setpriv");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let workload = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("workload prints ready");
-    assert_eq!(line.trim(), "ready", "workload did not start");
-    let pid = workload.0.id().to_string();
+    let (workload, pid) = start_as_nobody(&py, &[fifo_s, device_s]);
     let out = TempDir::new("heatmap-special-out");
     let started = std::time::Instant::now();
     let html = run_to(
