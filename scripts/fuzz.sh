@@ -18,7 +18,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    targets=(linetable recording elf proc_text code_object)
+    targets=(linetable recording elf proc_text code_object debug_offsets)
 fi
 nightly="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$root/tachyon-ebpf/rust-toolchain.toml")"
 tools="$root/.tools/cargo-fuzz-$CARGO_FUZZ_VERSION"

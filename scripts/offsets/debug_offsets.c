@@ -2,7 +2,9 @@
  *   dbg.<field>  <byte position inside _Py_DebugOffsets>  <value CPython stores there>
  * The stored value is computed here with the same offsetof/sizeof expression
  * as CPython's initializer (pycore_runtime_init.h / pycore_debug_offsets.h),
- * so live_check.py can compare it with the bytes at the start of _PyRuntime. */
+ * so live_check.py can compare it with the bytes at the start of _PyRuntime.
+ * The positions are the DebugOffsetPositions arrangements of
+ * tachyon-user/src/python/layout.rs. */
 #include "pyinc.h"
 
 #define D(field, value) printf("dbg.%-40s %4zu %zu\n", #field, \
@@ -23,6 +25,7 @@ int main(void)
     D(interpreter_state.size, sizeof(PyInterpreterState));
     D(interpreter_state.next, offsetof(PyInterpreterState, next));
     D(interpreter_state.threads_head, offsetof(PyInterpreterState, threads.head));
+    D(interpreter_state.gc, offsetof(PyInterpreterState, gc));
     D(interpreter_state.ceval_gil, offsetof(PyInterpreterState, ceval.gil));
     D(interpreter_state.gil_runtime_state, offsetof(PyInterpreterState, _gil));
     D(interpreter_state.gil_runtime_state_locked, offsetof(PyInterpreterState, _gil.locked));
@@ -56,6 +59,13 @@ int main(void)
     D(code_object.linetable, offsetof(PyCodeObject, co_linetable));
     D(code_object.firstlineno, offsetof(PyCodeObject, co_firstlineno));
     D(code_object.co_code_adaptive, offsetof(PyCodeObject, co_code_adaptive));
+    D(pyobject.size, sizeof(PyObject));
+    D(pyobject.ob_type, offsetof(PyObject, ob_type));
+    D(bytes_object.ob_size, offsetof(PyBytesObject, ob_base.ob_size));
+    D(bytes_object.ob_sval, offsetof(PyBytesObject, ob_sval));
+    D(unicode_object.state, offsetof(PyASCIIObject, state));
+    D(unicode_object.length, offsetof(PyASCIIObject, length));
     D(unicode_object.asciiobject_size, sizeof(PyASCIIObject));
+    D(gc.collecting, offsetof(struct _gc_runtime_state, collecting));
     return 0;
 }

@@ -51,6 +51,10 @@ pub const CODE_WINDOW: usize = 96;
 /// `PyOffsets::flags`: frames live in contiguous data-stack chunks (3.11+),
 /// callers below callees: read them in [`FRAME_BLOCK`]-byte blocks.
 pub const OFFSETS_BLOCK_READ: u32 = 1 << 6;
+/// `PyOffsets::flags`: where the exception state is is not known (a layout
+/// built from `_Py_DebugOffsets` alone, which does not state it): no
+/// sample is marked [`SAMPLE_IN_EXCEPTION`].
+pub const OFFSETS_NO_EXC_INFO: u32 = 1 << 7;
 /// Bytes of the data stack read at once when frames are read in blocks.
 pub const FRAME_BLOCK: usize = 4096;
 

@@ -36,7 +36,7 @@ use tachyon_common::{
     FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES,
     MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE,
     MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS,
-    OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP,
+    OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_NO_EXC_INFO,
     OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
     SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
@@ -450,7 +450,11 @@ fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
     }
     // sys.exc_info(): the first item of the exc_info chain whose value is
     // neither NULL nor None (generators push empty items).
-    let mut item = user_u64(tstate, off.tstate_exc_info);
+    let mut item = if off.flags & OFFSETS_NO_EXC_INFO == 0 {
+        user_u64(tstate, off.tstate_exc_info)
+    } else {
+        0
+    };
     let mut i = 0;
     while i < 8 && item != 0 {
         let v = user_u64(item, off.exc_value);

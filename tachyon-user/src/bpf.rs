@@ -38,6 +38,10 @@ pub enum BpfError {
     Btf(#[source] aya::BtfError),
     #[error("cannot list online CPUs: {0}")]
     Cpus(std::io::Error),
+    #[error(
+        "all {MAX_VERSION_SLOTS} layout slots are in use (too many distinct interpreter layouts)"
+    )]
+    SlotsFull,
 }
 
 fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
@@ -53,6 +57,10 @@ pub struct Sampler {
     /// Keeps programs and links alive.
     _ebpf: Ebpf,
     procs: BpfHashMap<MapData, u32, ProcInfo>,
+    /// `PY_OFFSETS`, and what each slot holds: the table's rows at their
+    /// version slots, layouts built at run time in free slots.
+    offsets: Array<MapData, PyOffsets>,
+    slots: Vec<Option<PyOffsets>>,
     counters: PerCpuArray<MapData, u64>,
     events: Option<RingBuf<MapData>>,
     /// Number of CPUs the perf program is attached on.
@@ -91,12 +99,14 @@ impl Sampler {
                 .ok_or(BpfError::Missing("PY_OFFSETS"))?,
         )
         .map_err(map_err("PY_OFFSETS"))?;
+        let mut slots = vec![None; MAX_VERSION_SLOTS as usize];
         for l in LAYOUTS {
             let slot = version_slot(l.minor);
             if slot < MAX_VERSION_SLOTS {
                 offsets
                     .set(slot, l.kernel, 0)
                     .map_err(map_err("PY_OFFSETS"))?;
+                slots[slot as usize] = Some(l.kernel);
             }
         }
         let mut cfg: Array<_, Config> =
@@ -158,11 +168,30 @@ impl Sampler {
         Ok(Self {
             _ebpf: ebpf,
             procs,
+            offsets,
+            slots,
             counters,
             events: Some(events),
             cpus: cpus.len(),
             logger,
         })
+    }
+
+    /// The `PY_OFFSETS` slot holding `kernel`, written into a free slot the
+    /// first time a layout built at run time is seen.
+    pub fn slot_for(&mut self, kernel: &PyOffsets) -> Result<u32, BpfError> {
+        if let Some(i) = self.slots.iter().position(|s| s.as_ref() == Some(kernel)) {
+            return Ok(i as u32);
+        }
+        // Slot 0 stays empty: an untouched entry is all zeros.
+        let free = (1..self.slots.len())
+            .find(|&i| self.slots[i].is_none())
+            .ok_or(BpfError::SlotsFull)?;
+        self.offsets
+            .set(free as u32, *kernel, 0)
+            .map_err(map_err("PY_OFFSETS"))?;
+        self.slots[free] = Some(*kernel);
+        Ok(free as u32)
     }
 
     /// Starts sampling a process.

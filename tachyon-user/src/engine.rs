@@ -19,7 +19,6 @@ use crate::procfs;
 use crate::profile::{
     FrameId, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
 };
-use crate::python::layout::version_slot;
 use crate::python::process::PythonProcess;
 use crate::record::{decode, FrameIter, Record};
 use crate::session::{SessionError, SessionOptions, Summary, Targets, WindowStats, Windows};
@@ -80,6 +79,8 @@ pub(crate) struct Engine {
     freed_evictions: u64,
     freed_over_budget: u64,
     processes_freed: u64,
+    /// `--all-python`: what the start-up scan of `/proc` cost.
+    start_scan: Option<crate::summary::StartScan>,
     /// Times the frame and stack tables were compacted (continuous mode).
     interning_resets: u64,
     interned_limit: usize,
@@ -154,6 +155,7 @@ impl Engine {
             freed_evictions: 0,
             freed_over_budget: 0,
             processes_freed: 0,
+            start_scan: None,
             interning_resets: 0,
             interned_limit: interned_limit(),
             window_counters: [0; counter::COUNT as usize],
@@ -164,12 +166,20 @@ impl Engine {
     /// Starts profiling the requested processes and, with `--all-python`,
     /// every Python process running now; says how many.
     pub(crate) fn start(&mut self, initial: Vec<PythonProcess>) {
+        let began = std::time::Instant::now();
         let me = std::process::id();
         let pids: Vec<u32> = procfs::all_pids()
             .into_iter()
             .filter(|&p| p != me)
             .collect();
         let actions = self.tracker.start(&mut self.host, initial, &pids);
+        if self.opts.targets == Targets::AllPython {
+            self.start_scan = Some(crate::summary::StartScan {
+                processes: pids.len(),
+                files: self.host.inspector.cached_objects(),
+                elapsed: began.elapsed(),
+            });
+        }
         self.apply(actions);
         announce(self);
     }
@@ -209,9 +219,24 @@ impl Engine {
 
     fn track(&mut self, key: ProcessKey, proc: PythonProcess, place: ProcessPlace) {
         let pid = key.pid;
+        let version_slot = match self.sampler.slot_for(&proc.layout.kernel) {
+            Ok(slot) => slot,
+            Err(e) => {
+                log::warn!("cannot track pid {pid}: {e}");
+                return;
+            }
+        };
+        if self.opts.mode == crate::mode::Mode::Exception
+            && proc.layout.kernel.flags & tachyon_common::OFFSETS_NO_EXC_INFO != 0
+        {
+            log::warn!(
+                "pid {pid} (Python {}): its layout was built from _Py_DebugOffsets, which do not say where the exception state is; exception mode sees none of its samples",
+                proc.version
+            );
+        }
         let info = ProcInfo {
             runtime_addr: proc.runtime_addr,
-            version_slot: version_slot(proc.layout.minor),
+            version_slot,
             _pad: 0,
             none_addr: proc.none_addr,
         };
@@ -468,6 +493,7 @@ impl Engine {
             interning_compactions: self.interning_resets,
             no_thread_state_remembered: counters[counter::NO_TSTATE_REMEMBERED as usize],
             frame_cycles: counters[counter::FRAME_CYCLES as usize],
+            start_scan: self.start_scan,
             reads_over_budget: self.freed_over_budget
                 + self.symbols.values().map(|s| s.over_budget()).sum::<u64>(),
         };

@@ -81,6 +81,35 @@ impl<T> FileCache<T> {
         Ok(v)
     }
 
+    /// The facts of the file known by `key` (its identity as `/proc/PID/maps`
+    /// shows it), opened with `open` and parsed by `parse` only on a miss:
+    /// a file seen before costs no system call.
+    pub fn get_or_parse_keyed<E>(
+        &mut self,
+        key: (u64, u64),
+        open: impl FnOnce() -> std::io::Result<File>,
+        parse: impl FnOnce(File) -> Result<T, E>,
+        io_error: impl Fn(std::io::Error) -> E,
+    ) -> Result<Arc<T>, E> {
+        if let Some(v) = self.entries.get(&key) {
+            return Ok(v.clone());
+        }
+        let file = open().map_err(&io_error)?;
+        let meta = file.metadata().map_err(&io_error)?;
+        if let Err(why) = plausible_binary(meta.len(), meta.blocks()) {
+            return Err(io_error(std::io::Error::other(why)));
+        }
+        let v = Arc::new(parse(file)?);
+        if self
+            .entries
+            .push(key, v.clone())
+            .is_some_and(|(k, _)| k != key)
+        {
+            self.evictions += 1;
+        }
+        Ok(v)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -25,6 +25,8 @@ pub struct Mapping {
     pub perms: String,
     /// Offset in the file of `start`.
     pub offset: u64,
+    /// The file's device, as `maps` shows it (`major << 32 | minor`).
+    pub dev: u64,
     pub inode: u64,
     /// The path as the process sees it (may be empty, `[heap]`, …).
     pub path: String,
@@ -108,7 +110,8 @@ pub fn parse_maps_line(line: &str) -> Option<Mapping> {
     let range = it.next()?;
     let perms = it.next()?.to_string();
     let offset = u64::from_str_radix(it.next()?, 16).ok()?;
-    let _dev = it.next()?;
+    let (major, minor) = it.next()?.split_once(':')?;
+    let dev = u64::from_str_radix(major, 16).ok()? << 32 | u64::from_str_radix(minor, 16).ok()?;
     let inode = it.next()?.parse().ok()?;
     let path = it.collect::<Vec<_>>().join(" ");
     let (s, e) = range.split_once('-')?;
@@ -117,6 +120,7 @@ pub fn parse_maps_line(line: &str) -> Option<Mapping> {
         end: u64::from_str_radix(e, 16).ok()?,
         perms,
         offset,
+        dev,
         inode,
         path,
     })

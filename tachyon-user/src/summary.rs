@@ -33,6 +33,18 @@ pub struct Summary {
     pub no_thread_state_remembered: u64,
     /// Frame walks ended by a frame list that came round (marked truncated).
     pub frame_cycles: u64,
+    /// `--all-python`: the look at every process running at the start.
+    pub start_scan: Option<StartScan>,
+}
+
+/// What finding the Python processes among all running ones cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StartScan {
+    /// Processes looked at.
+    pub processes: usize,
+    /// Distinct mapped files whose ELF headers and symbols were read.
+    pub files: usize,
+    pub elapsed: std::time::Duration,
 }
 
 impl std::fmt::Display for Summary {
@@ -78,6 +90,15 @@ impl std::fmt::Display for Summary {
                 self.reads_over_budget,
                 crate::budget::READS_PER_SECOND,
                 crate::budget::BYTES_PER_SECOND >> 20
+            )?;
+        }
+        if let Some(scan) = self.start_scan {
+            write!(
+                f,
+                "\n  start-up scan:        {} processes, {} files read, {:.1} ms",
+                scan.processes,
+                scan.files,
+                scan.elapsed.as_secs_f64() * 1e3
             )?;
         }
         if self.native_incomplete > 0 {

@@ -121,7 +121,7 @@ impl ProcessSymbols {
         if !self.budget.try_read(Instant::now()) {
             return None;
         }
-        let info = read_code(&*self.mem, self.proc.layout, self.proc.code_type, addr, fp);
+        let info = read_code(&*self.mem, &self.proc.layout, self.proc.code_type, addr, fp);
         if let Ok(c) = &info {
             self.budget
                 .charge((c.name.len() + c.filename.len() + c.linetable.len()) as u64);
@@ -411,7 +411,7 @@ mod tests {
             pid: 4242,
             comm: "python3".into(),
             version: format!("3.{minor}"),
-            layout: layout_for(minor).expect("supported version"),
+            layout: *layout_for(minor).expect("supported version"),
             runtime_addr: 0,
             code_type: CODE_TYPE,
             none_addr: 0,

@@ -281,7 +281,12 @@ impl Tracker {
                     delay: Duration::from_millis(EXEC_RETRY_MS[attempt + 1]),
                 });
             }
-            Err(e @ InspectError::Unsupported { .. }) => out.push(Action::Warn(e.to_string())),
+            Err(
+                e @ (InspectError::Unsupported { .. }
+                | InspectError::DebugBuild { .. }
+                | InspectError::NoLayout { .. }
+                | InspectError::VersionUnknown { .. }),
+            ) => out.push(Action::Warn(e.to_string())),
             Err(e) => log::debug!("pid {pid}: {e}"),
         }
     }
@@ -362,7 +367,7 @@ mod tests {
             pid,
             comm: format!("python3.{minor}"),
             version: format!("3.{minor}.0"),
-            layout: layout_for(minor).expect("layout"),
+            layout: *layout_for(minor).expect("layout"),
             runtime_addr: 0x1000,
             code_type: 0x2000,
             none_addr: 0x3000,

@@ -74,12 +74,19 @@ fn pyenv_root() -> PathBuf {
 }
 
 /// The interpreter for `label`: `3.8` … `3.13` (pyenv), `3.11-debian`
-/// (/usr/bin/python3.11), `3.14`, `3.15` (provisioned into `.cache/pythons`).
+/// (/usr/bin/python3.11), `3.14`, `3.15`, and the debug (`Py_DEBUG`) builds
+/// `3.13-dbg`, `3.14-dbg`, `3.15-dbg` (sid) and `3.11-dbg` (Debian 12),
+/// provisioned into `.cache/pythons`.
 pub fn interpreter(label: &'static str) -> Interpreter {
     let pyenv =
         |v: &str, minor: u32| pyenv_root().join(format!("versions/{v}/bin/python3.{minor}"));
     let cache =
         |minor: u32| root().join(format!(".cache/pythons/3.{minor}/usr/bin/python3.{minor}"));
+    let debug = |minor: u32| {
+        root().join(format!(
+            ".cache/pythons/3.{minor}-dbg/usr/bin/python3.{minor}d"
+        ))
+    };
     let (minor, path) = match label {
         "3.8" => (8, pyenv("3.8.18", 8)),
         "3.9" => (9, pyenv("3.9.18", 9)),
@@ -90,6 +97,10 @@ pub fn interpreter(label: &'static str) -> Interpreter {
         "3.11-debian" => (11, PathBuf::from("/usr/bin/python3.11")),
         "3.14" => (14, cache(14)),
         "3.15" => (15, cache(15)),
+        "3.11-dbg" => (11, debug(11)),
+        "3.13-dbg" => (13, debug(13)),
+        "3.14-dbg" => (14, debug(14)),
+        "3.15-dbg" => (15, debug(15)),
         other => panic!("unknown interpreter label {other}"),
     };
     Interpreter { label, minor, path }
@@ -106,6 +117,9 @@ pub const ALL_INTERPRETERS: &[&str] = &[
     "3.11-debian",
     "3.14",
     "3.15",
+    "3.13-dbg",
+    "3.14-dbg",
+    "3.15-dbg",
 ];
 
 impl Interpreter {
@@ -133,10 +147,21 @@ pub struct Workload {
 impl Workload {
     /// Starts `tests/workloads/<script>` and waits for its first line.
     pub fn start(python: &Path, script: &str, args: &[&str]) -> Workload {
+        Self::start_with_env(python, script, args, &[])
+    }
+
+    /// [`Workload::start`] with more environment variables.
+    pub fn start_with_env(
+        python: &Path,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Workload {
         let path = root().join("tests/workloads").join(script);
         let mut child = Command::new(python)
             .arg(&path)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -358,6 +383,85 @@ pub fn profile_workload(
         stacks,
         stderr: run.stderr,
     })
+}
+
+/// Checks a profile of `cpu_split.py` (its truth line `truth`) for process
+/// `pid`: shares within 3 pp, names, files and hot lines exact, callers
+/// `<module>` → `main`, nothing lost. With `by_pid` every stack must be
+/// the process's; else (an `--all-python` run) others are ignored.
+pub fn assert_cpu_split(
+    label: &str,
+    truth: &str,
+    pid: &str,
+    all: &[Stack],
+    stderr: &str,
+    by_pid: bool,
+) {
+    let truth: serde_json::Value = serde_json::from_str(truth).expect("truth json");
+    let root = format!("(pid {pid})");
+    let stacks: Vec<&Stack> = all
+        .iter()
+        .filter(|s| s.frames.first().is_some_and(|f| f.contains(&root)))
+        .collect();
+    if by_pid {
+        assert_eq!(
+            stacks.len(),
+            all.len(),
+            "{label}: stacks not rooted at the process frame"
+        );
+    }
+    let file = truth["file"].as_str().expect("file");
+
+    // Samples per leaf function, and per (function, line).
+    let mut per_fn: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_line: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    let mut total = 0;
+    for s in stacks {
+        let Some(leaf) = s.frames.last().and_then(|f| parse_frame(f)) else {
+            continue;
+        };
+        if ["sixty", "thirty", "ten"].contains(&leaf.name.as_str()) {
+            assert_eq!(leaf.file, file, "file of {}", leaf.name);
+            *per_fn.entry(leaf.name.clone()).or_default() += s.count;
+            *per_line.entry((leaf.name.clone(), leaf.line)).or_default() += s.count;
+            total += s.count;
+            // The caller chain is main → <module>.
+            let callers: Vec<String> = s.frames[1..s.frames.len() - 1]
+                .iter()
+                .filter_map(|f| parse_frame(f).map(|l| l.name))
+                .collect();
+            assert_eq!(
+                callers,
+                vec!["<module>", "main"],
+                "callers of {}",
+                leaf.name
+            );
+        }
+    }
+    assert!(
+        total >= 1000,
+        "{label}: too few samples in the three functions: {total}\n{}",
+        stderr
+    );
+    let summary = parse_summary(stderr);
+    assert!(summary["samples"] >= total as f64, "{}", stderr);
+    assert_eq!(summary["samples lost"], 0.0, "{}", stderr);
+    for (name, spec) in truth["functions"].as_object().expect("functions") {
+        let want = spec["share"].as_f64().expect("share");
+        let got = *per_fn.get(name).unwrap_or(&0) as f64 / total as f64;
+        assert!(
+            (got - want).abs() <= 0.03,
+            "{label}: share of {name} is {got:.3}, truth {want} (±0.03); {per_fn:?}"
+        );
+        // The hot loop's line carries (nearly) all of the function's samples.
+        let hot = spec["line"].as_u64().expect("line") as u32;
+        let on_hot = *per_line.get(&(name.clone(), hot)).unwrap_or(&0) as f64;
+        let all = *per_fn.get(name).unwrap_or(&0) as f64;
+        assert!(
+            on_hot / all >= 0.95,
+            "{label}: only {on_hot}/{all} samples of {name} on its hot line {hot}: {per_line:?}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------ Docker

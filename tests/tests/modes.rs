@@ -250,19 +250,23 @@ macro_rules! per_interpreter {
 per_interpreter!(wall_and_cpu:
     wall_cpu_3_8 => "3.8", wall_cpu_3_9 => "3.9", wall_cpu_3_10 => "3.10", wall_cpu_3_11 => "3.11",
     wall_cpu_3_11_debian => "3.11-debian", wall_cpu_3_12 => "3.12", wall_cpu_3_13 => "3.13",
-    wall_cpu_3_14 => "3.14", wall_cpu_3_15 => "3.15");
+    wall_cpu_3_14 => "3.14", wall_cpu_3_15 => "3.15",
+    wall_cpu_3_13_dbg => "3.13-dbg", wall_cpu_3_14_dbg => "3.14-dbg", wall_cpu_3_15_dbg => "3.15-dbg");
 per_interpreter!(gil:
     gil_3_8 => "3.8", gil_3_9 => "3.9", gil_3_10 => "3.10", gil_3_11 => "3.11",
     gil_3_11_debian => "3.11-debian", gil_3_12 => "3.12", gil_3_13 => "3.13",
-    gil_3_14 => "3.14", gil_3_15 => "3.15");
+    gil_3_14 => "3.14", gil_3_15 => "3.15",
+    gil_3_13_dbg => "3.13-dbg", gil_3_14_dbg => "3.14-dbg", gil_3_15_dbg => "3.15-dbg");
 per_interpreter!(exception:
     exception_3_8 => "3.8", exception_3_9 => "3.9", exception_3_10 => "3.10", exception_3_11 => "3.11",
     exception_3_11_debian => "3.11-debian", exception_3_12 => "3.12", exception_3_13 => "3.13",
-    exception_3_14 => "3.14", exception_3_15 => "3.15");
+    exception_3_14 => "3.14", exception_3_15 => "3.15",
+    exception_3_13_dbg => "3.13-dbg", exception_3_14_dbg => "3.14-dbg", exception_3_15_dbg => "3.15-dbg");
 per_interpreter!(gc_marker:
     gc_3_8 => "3.8", gc_3_9 => "3.9", gc_3_10 => "3.10", gc_3_11 => "3.11",
     gc_3_11_debian => "3.11-debian", gc_3_12 => "3.12", gc_3_13 => "3.13",
-    gc_3_14 => "3.14", gc_3_15 => "3.15");
+    gc_3_14 => "3.14", gc_3_15 => "3.15",
+    gc_3_13_dbg => "3.13-dbg", gc_3_14_dbg => "3.14-dbg", gc_3_15_dbg => "3.15-dbg");
 per_interpreter!(kernel_stacks: kernel_3_9 => "3.9", kernel_3_12 => "3.12", kernel_3_15 => "3.15");
 
 /// `<native>` sits where C (`sorted`) calls back into Python (`slow_key`).

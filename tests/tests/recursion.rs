@@ -72,3 +72,15 @@ fn recursion_1000_3_14() {
 fn recursion_1000_3_15() {
     deep_for("3.15");
 }
+#[test]
+fn recursion_1000_3_13_debug_build() {
+    deep_for("3.13-dbg");
+}
+#[test]
+fn recursion_1000_3_14_debug_build() {
+    deep_for("3.14-dbg");
+}
+#[test]
+fn recursion_1000_3_15_debug_build() {
+    deep_for("3.15-dbg");
+}

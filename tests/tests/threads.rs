@@ -75,3 +75,15 @@ fn eight_threads_3_14() {
 fn eight_threads_3_15() {
     threads_for("3.15");
 }
+#[test]
+fn eight_threads_3_13_debug_build() {
+    threads_for("3.13-dbg");
+}
+#[test]
+fn eight_threads_3_14_debug_build() {
+    threads_for("3.14-dbg");
+}
+#[test]
+fn eight_threads_3_15_debug_build() {
+    threads_for("3.15-dbg");
+}

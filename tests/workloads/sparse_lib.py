@@ -15,7 +15,9 @@ path = os.path.join(d, "libpython3.12.so.1.0")
 with open(path, "wb") as f:
     f.truncate(8 << 30)
 fd = os.open(path, os.O_RDONLY)
-m = mmap.mmap(fd, 8 << 30, prot=mmap.PROT_READ)
+# Mapped executable, as a library is: a data mapping could not hold an
+# interpreter, and is not looked at.
+m = mmap.mmap(fd, 8 << 30, prot=mmap.PROT_READ | mmap.PROT_EXEC)
 print(os.getpid(), flush=True)
 end = time.monotonic() + seconds
 x = 0

@@ -69,55 +69,213 @@ pub struct Layout {
     pub debug_offsets: Option<DebugOffsetPositions>,
 }
 
-/// Byte positions of fields inside `_Py_DebugOffsets` (3.13+), so the live
-/// process can confirm the table (measured; docs/cpython-3.14-3.15-measured.md).
-/// `runtime_state.interpreters_head` (40), `interpreter_state.next` (64) and
-/// `.threads_head` (72) sit at the same place in every version.
+/// Byte positions of fields inside `_Py_DebugOffsets` (3.13+): one
+/// arrangement of the struct, as a release line lays it out (measured with
+/// `offsetof` against each version's headers; `scripts/offsets/`). The live
+/// process states there the offsets of its own structs, so a row of the
+/// table can be confirmed, and a version with no row can be read at all
+/// (`python::debug_offsets`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DebugOffsetPositions {
-    pub thread_id: u32,
+    /// The release line that lays the struct out this way, and its first
+    /// `PY_VERSION_HEX` (pre-releases changed the struct).
+    pub minor: u32,
+    pub since_hex: u32,
+    /// `sizeof(_Py_DebugOffsets)`: bytes to read.
+    pub struct_size: u32,
+    pub interpreters_head: u32,
+    pub interp_next: u32,
+    pub interp_threads_head: u32,
+    pub interp_gc: u32,
+    pub gil_locked: u32,
+    pub gil_holder: u32,
+    pub tstate_size: u32,
+    pub tstate_next: u32,
+    pub tstate_interp: u32,
     pub current_frame: u32,
+    pub thread_id: u32,
+    pub frame_size: u32,
     pub frame_previous: u32,
     pub frame_executable: u32,
     pub frame_instr_ptr: u32,
     pub frame_owner: u32,
+    pub code_size: u32,
     /// `code_object.filename`; name, qualname, linetable and firstlineno follow
     /// at +8, +16, +24, +32.
     pub code_filename: u32,
     pub code_adaptive: u32,
+    pub pyobject_size: u32,
+    pub pyobject_ob_type: u32,
+    pub bytes_ob_size: u32,
+    pub bytes_ob_sval: u32,
+    pub unicode_state: u32,
+    pub unicode_length: u32,
+    pub unicode_ascii_size: u32,
+    pub gc_collecting: u32,
 }
 
+/// 3.13.0 (pyenv) and 3.13.18 (sid).
+pub const POSITIONS_313: DebugOffsetPositions = DebugOffsetPositions {
+    minor: 13,
+    since_hex: 0x030d_00f0,
+    struct_size: 584,
+    interpreters_head: 40,
+    interp_next: 64,
+    interp_threads_head: 72,
+    interp_gc: 80,
+    gil_locked: 136,
+    gil_holder: 144,
+    tstate_size: 152,
+    tstate_next: 168,
+    tstate_interp: 176,
+    current_frame: 184,
+    thread_id: 192,
+    frame_size: 224,
+    frame_previous: 232,
+    frame_executable: 240,
+    frame_instr_ptr: 248,
+    frame_owner: 264,
+    code_size: 272,
+    code_filename: 280,
+    code_adaptive: 344,
+    pyobject_size: 352,
+    pyobject_ob_type: 360,
+    bytes_ob_size: 520,
+    bytes_ob_sval: 528,
+    unicode_state: 544,
+    unicode_length: 552,
+    unicode_ascii_size: 560,
+    gc_collecting: 576,
+};
+
+/// 3.14.10 (sid).
+pub const POSITIONS_314: DebugOffsetPositions = DebugOffsetPositions {
+    minor: 14,
+    since_hex: 0x030e_00f0,
+    struct_size: 760,
+    interpreters_head: 40,
+    interp_next: 64,
+    interp_threads_head: 72,
+    interp_gc: 88,
+    gil_locked: 144,
+    gil_holder: 152,
+    tstate_size: 176,
+    tstate_next: 192,
+    tstate_interp: 200,
+    current_frame: 208,
+    thread_id: 216,
+    frame_size: 248,
+    frame_previous: 256,
+    frame_executable: 264,
+    frame_instr_ptr: 272,
+    frame_owner: 288,
+    code_size: 312,
+    code_filename: 320,
+    code_adaptive: 384,
+    pyobject_size: 400,
+    pyobject_ob_type: 408,
+    bytes_ob_size: 600,
+    bytes_ob_sval: 608,
+    unicode_state: 624,
+    unicode_length: 632,
+    unicode_ascii_size: 640,
+    gc_collecting: 656,
+};
+
+/// 3.15.2 (sid); the struct grew during the 3.15 betas (3.15.0b4).
+pub const POSITIONS_315: DebugOffsetPositions = DebugOffsetPositions {
+    minor: 15,
+    since_hex: 0x030f_00b4,
+    struct_size: 888,
+    interpreters_head: 40,
+    interp_next: 64,
+    interp_threads_head: 72,
+    interp_gc: 88,
+    gil_locked: 144,
+    gil_holder: 152,
+    tstate_size: 176,
+    tstate_next: 192,
+    tstate_interp: 200,
+    current_frame: 208,
+    thread_id: 240,
+    frame_size: 312,
+    frame_previous: 320,
+    frame_executable: 328,
+    frame_instr_ptr: 336,
+    frame_owner: 352,
+    code_size: 376,
+    code_filename: 384,
+    code_adaptive: 448,
+    pyobject_size: 464,
+    pyobject_ob_type: 472,
+    bytes_ob_size: 696,
+    bytes_ob_sval: 704,
+    unicode_state: 720,
+    unicode_length: 728,
+    unicode_ascii_size: 736,
+    gc_collecting: 760,
+};
+
+/// Every known arrangement, newest first.
+pub const DEBUG_OFFSET_ARRANGEMENTS: &[DebugOffsetPositions] =
+    &[POSITIONS_315, POSITIONS_314, POSITIONS_313];
+
+/// The first minor version with `_Py_DebugOffsets`.
+pub const FIRST_DEBUG_OFFSETS_MINOR: u32 = 13;
+
 impl DebugOffsetPositions {
-    /// Bytes of `_Py_DebugOffsets` to read to check every position.
+    /// Bytes of `_Py_DebugOffsets` to read.
     pub fn read_size(&self) -> usize {
-        (self.code_adaptive.max(self.frame_owner) + 8) as usize
+        self.struct_size as usize
     }
 
-    /// (what, position in `_Py_DebugOffsets`, value the layout expects).
+    /// (what, position in `_Py_DebugOffsets`, value the layout expects):
+    /// every offset a row takes for granted that the process also states.
     pub fn expectations(&self, l: &Layout) -> Vec<(&'static str, u32, u64)> {
         let k = &l.kernel;
         let c = &l.code;
+        let o = &l.objects;
         vec![
             (
                 "runtime_state.interpreters_head",
-                40,
+                self.interpreters_head,
                 k.runtime_interp_head as u64,
             ),
-            ("interpreter_state.next", 64, k.interp_next as u64),
+            (
+                "interpreter_state.next",
+                self.interp_next,
+                k.interp_next as u64,
+            ),
             (
                 "interpreter_state.threads_head",
-                72,
+                self.interp_threads_head,
                 k.interp_threads_head as u64,
             ),
             (
-                "thread_state.thread_id",
-                self.thread_id,
-                k.tstate_thread_id as u64,
+                "interpreter_state.gil_runtime_state_locked",
+                self.gil_locked,
+                k.gil_locked as u64,
+            ),
+            (
+                "interpreter_state.gil_runtime_state_holder",
+                self.gil_holder,
+                k.gil_last_holder as u64,
+            ),
+            ("thread_state.next", self.tstate_next, k.tstate_next as u64),
+            (
+                "thread_state.interp",
+                self.tstate_interp,
+                k.tstate_interp as u64,
             ),
             (
                 "thread_state.current_frame",
                 self.current_frame,
                 k.tstate_frame as u64,
+            ),
+            (
+                "thread_state.thread_id",
+                self.thread_id,
+                k.tstate_thread_id as u64,
             ),
             (
                 "interpreter_frame.previous",
@@ -164,6 +322,32 @@ impl DebugOffsetPositions {
                 "code_object.co_code_adaptive",
                 self.code_adaptive,
                 k.code_adaptive as u64,
+            ),
+            ("pyobject.ob_type", self.pyobject_ob_type, o.ob_type as u64),
+            (
+                "bytes_object.ob_size",
+                self.bytes_ob_size,
+                o.bytes_size as u64,
+            ),
+            (
+                "bytes_object.ob_sval",
+                self.bytes_ob_sval,
+                o.bytes_data as u64,
+            ),
+            (
+                "unicode_object.state",
+                self.unicode_state,
+                o.unicode_state as u64,
+            ),
+            (
+                "unicode_object.length",
+                self.unicode_length,
+                o.unicode_length as u64,
+            ),
+            (
+                "unicode_object.asciiobject_size",
+                self.unicode_ascii_size,
+                o.unicode_ascii_data as u64,
             ),
         ]
     }
@@ -462,16 +646,7 @@ pub const LAYOUTS: &[Layout] = &[
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
-        debug_offsets: Some(DebugOffsetPositions {
-            thread_id: 192,
-            current_frame: 184,
-            frame_previous: 232,
-            frame_executable: 240,
-            frame_instr_ptr: 248,
-            frame_owner: 264,
-            code_filename: 280,
-            code_adaptive: 344,
-        }),
+        debug_offsets: Some(POSITIONS_313),
     },
     Layout {
         minor: 14,
@@ -512,16 +687,7 @@ pub const LAYOUTS: &[Layout] = &[
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
-        debug_offsets: Some(DebugOffsetPositions {
-            thread_id: 216,
-            current_frame: 208,
-            frame_previous: 256,
-            frame_executable: 264,
-            frame_instr_ptr: 272,
-            frame_owner: 288,
-            code_filename: 320,
-            code_adaptive: 384,
-        }),
+        debug_offsets: Some(POSITIONS_314),
     },
     Layout {
         minor: 15,
@@ -561,16 +727,7 @@ pub const LAYOUTS: &[Layout] = &[
         code: CODE_312,
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
-        debug_offsets: Some(DebugOffsetPositions {
-            thread_id: 240,
-            current_frame: 208,
-            frame_previous: 320,
-            frame_executable: 328,
-            frame_instr_ptr: 336,
-            frame_owner: 352,
-            code_filename: 384,
-            code_adaptive: 448,
-        }),
+        debug_offsets: Some(POSITIONS_315),
     },
 ];
 

@@ -1,6 +1,7 @@
 //! Everything that knows CPython: ELF inspection, versions, offsets, memory
 //! reading and line tables.
 
+pub mod debug_offsets;
 pub mod layout;
 pub mod linetable;
 pub mod memory;

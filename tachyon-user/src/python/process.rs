@@ -1,17 +1,24 @@
 //! Recognising a Python process and locating its interpreter state.
 //!
-//! The interpreter binary (`libpython3.X.so` or a static `python3.X`) is found
-//! in `/proc/PID/maps` and opened through `/proc/PID/map_files/…`, never by
-//! following a path inside the process's root, so containers work and a
-//! container cannot point us at a file of its choosing.
+//! A process is Python when one of the ELF objects it maps holds CPython's
+//! runtime (`_PyRuntime`, or the `.PyRuntime` section), whatever the file is
+//! called: `libpython3.X.so`, a static `python3.X`, a renamed copy, or an
+//! application that links CPython in. The version is the binary's own
+//! (`Py_Version`, else its version strings); a file name is only a hint of
+//! where to look first. Files are opened through `/proc/PID/map_files/…`,
+//! never by following a path inside the process's root, so containers work
+//! and a container cannot point us at a file of its choosing; what was
+//! learned of each file is cached by its identity (device, inode), so a
+//! file seen before costs no system call.
 
 use std::fs::File;
 
 use object::read::ReadCache;
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 
-use super::layout::{layout_for, Layout, MAX_MINOR, MIN_MINOR};
-use super::memory::{le_u64, ProcessMemory, RemoteMemory};
+use super::debug_offsets::{self, version_string, DebugTable};
+use super::layout::{layout_for, Layout, FIRST_DEBUG_OFFSETS_MINOR, LAYOUTS, MAX_MINOR, MIN_MINOR};
+use super::memory::{ProcessMemory, RemoteMemory};
 use crate::filecache::FileCache;
 use crate::procfs::{self, Mapping};
 
@@ -22,7 +29,7 @@ pub enum InspectError {
     NoProcess(u32),
     #[error("process {0} has already exited")]
     Exited(u32),
-    #[error("process {pid} ({comm}) is not a Python process: no libpython or python executable is mapped")]
+    #[error("process {pid} ({comm}) is not a Python process: none of the files it maps holds a CPython runtime")]
     NotPython { pid: u32, comm: String },
     #[error("process {pid} ({comm}) runs Python {version}, which tachyon-bpf does not support (supported: 3.{MIN_MINOR} to 3.{MAX_MINOR})")]
     Unsupported {
@@ -36,19 +43,18 @@ pub enum InspectError {
         path: String,
         reason: String,
     },
-    #[error("process {pid}: {path} has no _PyRuntime symbol or .PyRuntime section")]
+    #[error("process {pid}: {path} runs Python, but no file it maps holds a CPython runtime yet")]
     NoRuntime { pid: u32, path: String },
-    #[error("process {pid}: {path} is named for Python 3.{named} but the binary itself is {found}; not profiled (its layout would be misread)")]
-    VersionMismatch {
+    #[error("process {pid}: {path} holds a CPython runtime, but its version cannot be told ({why}); not profiled")]
+    VersionUnknown { pid: u32, path: String, why: String },
+    #[error("process {pid}: {path} is a debug build of Python 3.{minor} (Py_DEBUG: it has _Py_NegativeRefcount), whose structs have another layout; debug builds are profiled from 3.13 on, where the process states its own layout (_Py_DebugOffsets)")]
+    DebugBuild { pid: u32, path: String, minor: u32 },
+    #[error("process {pid}: no layout fits Python {version}: neither a table row nor any known arrangement of its _Py_DebugOffsets ({why}); not profiled")]
+    NoLayout {
         pid: u32,
-        path: String,
-        named: u32,
-        found: String,
+        version: String,
+        why: String,
     },
-    #[error("process {pid}: {path} is named for Python 3.{named}, but no Py_Version and no version string in its read-only data confirms it; not profiled")]
-    VersionUnconfirmed { pid: u32, path: String, named: u32 },
-    #[error("process {pid}: {path} is a debug build of Python (Py_DEBUG: it has _Py_NegativeRefcount), whose objects have another layout; not supported")]
-    DebugBuild { pid: u32, path: String },
     #[error("process {pid}: _Py_DebugOffsets do not match Python 3.{minor} ({reason})")]
     DebugOffsets {
         pid: u32,
@@ -71,7 +77,7 @@ pub struct PythonProcess {
     pub comm: String,
     /// e.g. `3.12.1` (micro may be missing on 3.8–3.10: `3.9`).
     pub version: String,
-    pub layout: &'static Layout,
+    pub layout: Layout,
     /// Address of `_PyRuntime` in the process.
     pub runtime_addr: u64,
     /// Address of `PyCode_Type` in the process (0 if not exported).
@@ -98,6 +104,25 @@ pub struct ElfFacts {
     pub rodata_minors: Vec<u32>,
     /// A `Py_DEBUG` build (`_Py_NegativeRefcount` is defined).
     pub debug_build: bool,
+    /// Its dynamic strings name a libpython: a launcher (`python3.X`, or a
+    /// renamed copy) whose interpreter is about to be mapped.
+    pub needs_libpython: bool,
+}
+
+impl ElfFacts {
+    /// The facts of a file that holds no interpreter.
+    fn nothing() -> Self {
+        Self {
+            runtime: None,
+            code_type: None,
+            none: None,
+            py_version: None,
+            first_load: 0,
+            rodata_minors: Vec::new(),
+            debug_build: false,
+            needs_libpython: false,
+        }
+    }
 }
 
 /// Most of `.rodata` scanned for version strings.
@@ -161,8 +186,9 @@ pub struct Inspector {
     elf_cache: FileCache<ElfFacts>,
 }
 
-/// Interpreter binaries whose facts are kept.
-const ELF_CACHE: usize = 256;
+/// ELF objects whose facts are kept: every distinct file mapped by the
+/// processes looked at (most are not Python; their facts are a few bytes).
+const ELF_CACHE: usize = 8192;
 
 impl Default for Inspector {
     fn default() -> Self {
@@ -191,46 +217,101 @@ fn minor_from_name(name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// The interpreter mapping: libpython when mapped, else a `python3.X` executable.
-fn interpreter_mapping(maps: &[Mapping]) -> Option<(&Mapping, u32)> {
-    let find = |lib: bool| {
-        maps.iter().find_map(|m| {
-            let b = m.file_name();
-            if b.starts_with("libpython") != lib || m.offset != 0 {
-                return None;
-            }
-            minor_from_name(b).map(|minor| (m, minor))
+/// Each ELF object the process maps, once (its mapping of file offset 0):
+/// first a libpython, then an executable named like an interpreter (where
+/// the runtime usually is, so one look is enough), then everything else.
+fn elf_objects(maps: &[Mapping]) -> Vec<&Mapping> {
+    // Only files with code mapped: data files (locale archives, caches,
+    // fonts) cannot hold an interpreter.
+    let with_code: std::collections::HashSet<(u64, u64)> = maps
+        .iter()
+        .filter(|m| m.executable() && m.is_file())
+        .map(|m| (m.dev, m.inode))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut objects: Vec<&Mapping> = maps
+        .iter()
+        .filter(|m| {
+            m.offset == 0
+                && m.is_file()
+                && with_code.contains(&(m.dev, m.inode))
+                && seen.insert((m.dev, m.inode))
         })
-    };
-    find(true).or_else(|| find(false))
+        .collect();
+    objects.sort_by_key(|m| match minor_from_name(m.file_name()) {
+        Some(_) if m.file_name().starts_with("lib") => 0,
+        Some(_) => 1,
+        None => 2,
+    });
+    objects
+}
+
+/// The symbols an interpreter binary is recognised and read by.
+#[derive(Default)]
+struct Symbols {
+    runtime: Option<u64>,
+    code_type: Option<u64>,
+    none: Option<u64>,
+    py_version_addr: Option<u64>,
+    debug_build: bool,
+}
+
+impl Symbols {
+    fn see(&mut self, name: object::Result<&str>, addr: u64) {
+        let slot = match name {
+            Ok("_Py_NegativeRefcount") => {
+                self.debug_build = true;
+                return;
+            }
+            Ok("_PyRuntime") => &mut self.runtime,
+            Ok("PyCode_Type") => &mut self.code_type,
+            Ok("_Py_NoneStruct") => &mut self.none,
+            Ok("Py_Version") => &mut self.py_version_addr,
+            _ => return,
+        };
+        slot.get_or_insert(addr);
+    }
 }
 
 fn elf_facts(file: File) -> Result<ElfFacts, String> {
     elf_facts_in(&ReadCache::new(file))
 }
 
-/// What an interpreter binary says of itself, from its bytes however they
-/// are read (a file through a read cache, a buffer when fuzzing). Any input
-/// gives facts or an error.
+/// What an ELF object says of itself, from its bytes however they are read
+/// (a file through a read cache, a buffer when fuzzing). Any input gives
+/// facts or an error. Objects without a runtime cost a look at their
+/// symbols and section names only.
 pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, String> {
     let obj = object::File::parse(data).map_err(|e| e.to_string())?;
-    let mut runtime = None;
-    let mut code_type = None;
-    let mut none = None;
-    let mut py_version_addr = None;
-    let mut debug_build = false;
-    for sym in obj.dynamic_symbols().chain(obj.symbols()) {
-        match sym.name() {
-            Ok("_Py_NegativeRefcount") => debug_build = true,
-            Ok("_PyRuntime") if runtime.is_none() => runtime = Some(sym.address()),
-            Ok("PyCode_Type") if code_type.is_none() => code_type = Some(sym.address()),
-            Ok("_Py_NoneStruct") if none.is_none() => none = Some(sym.address()),
-            Ok("Py_Version") if py_version_addr.is_none() => py_version_addr = Some(sym.address()),
-            _ => {}
+    let mut found = Symbols::default();
+    for sym in obj.dynamic_symbols() {
+        found.see(sym.name(), sym.address());
+    }
+    let section_runtime = obj.section_by_name(".PyRuntime").map(|s| s.address());
+    if found.runtime.is_none() && section_runtime.is_none() {
+        // Only an object that links CPython in without exporting it (and
+        // is not stripped) has it in `.symtab` alone.
+        for sym in obj.symbols() {
+            found.see(sym.name(), sym.address());
         }
     }
+    let Symbols {
+        runtime,
+        code_type,
+        none,
+        py_version_addr,
+        debug_build,
+    } = found;
+    let needs_libpython = obj
+        .section_by_name(".dynstr")
+        .and_then(|s| s.data().ok())
+        .is_some_and(|d| d.windows(11).any(|w| w == b"libpython3."));
+    let runtime = runtime.or(section_runtime);
     if runtime.is_none() {
-        runtime = obj.section_by_name(".PyRuntime").map(|s| s.address());
+        return Ok(ElfFacts {
+            needs_libpython,
+            ..ElfFacts::nothing()
+        });
     }
     let py_version = py_version_addr.and_then(|addr| {
         obj.sections().find_map(|s| {
@@ -264,12 +345,29 @@ pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, Str
         first_load,
         rodata_minors,
         debug_build,
+        needs_libpython,
     })
 }
 
-/// `PY_VERSION_HEX` → `3.12.1`.
-fn version_string(hex: u32) -> String {
-    format!("{}.{}.{}", hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff)
+/// The minor version of a binary holding a runtime, from what it says of
+/// itself: `Py_Version`, else its version strings (the file name only
+/// chooses among several). `Err` says why it cannot be told.
+fn binary_minor(facts: &ElfFacts, named: Option<u32>) -> Result<u32, String> {
+    if let Some(hex) = facts.py_version {
+        return match hex >> 24 {
+            3 => Ok((hex >> 16) & 0xff),
+            _ => Err(format!("Py_Version is {hex:#x}")),
+        };
+    }
+    match (facts.rodata_minors.as_slice(), named) {
+        ([one], _) => Ok(*one),
+        (many, Some(n)) if many.contains(&n) => Ok(n),
+        ([], _) => Err("no Py_Version and no version string in its read-only data".into()),
+        (many, _) => {
+            let found: Vec<String> = many.iter().map(|m| format!("3.{m}")).collect();
+            Err(format!("its version strings name {}", found.join(" and ")))
+        }
+    }
 }
 
 impl Inspector {
@@ -280,6 +378,70 @@ impl Inspector {
     /// Binaries dropped from the cache to stay within its bound.
     pub fn evictions(&self) -> u64 {
         self.elf_cache.evictions
+    }
+
+    /// ELF objects whose facts are cached.
+    pub fn cached_objects(&self) -> usize {
+        self.elf_cache.len()
+    }
+
+    /// The object of `maps` that holds the runtime, with its facts; or why
+    /// there is none.
+    fn find_runtime<'m>(
+        &mut self,
+        pid: u32,
+        comm: &str,
+        maps: &'m [Mapping],
+    ) -> Result<(&'m Mapping, std::sync::Arc<ElfFacts>), InspectError> {
+        let mut launcher: Option<&Mapping> = None;
+        for m in elf_objects(maps) {
+            let named = minor_from_name(m.file_name()).is_some();
+            let binary_err = |reason: String| InspectError::Binary {
+                pid,
+                path: m.path.clone(),
+                reason,
+            };
+            // A file that is not an ELF object is remembered as holding
+            // nothing, unless it is named like an interpreter.
+            let parse = |f| match elf_facts(f) {
+                Err(e) if named => Err(binary_err(e)),
+                Err(_) => Ok(ElfFacts::nothing()),
+                Ok(facts) => Ok(facts),
+            };
+            let facts = match self.elf_cache.get_or_parse_keyed(
+                (m.dev, m.inode),
+                || File::open(m.map_file(pid)),
+                parse,
+                |e| binary_err(e.to_string()),
+            ) {
+                Ok(f) => f,
+                // What is named like an interpreter and cannot be read is
+                // an error worth retrying; any other file is just not it.
+                Err(e) if named => return Err(e),
+                Err(e) => {
+                    log::debug!("pid {pid}: {e}");
+                    continue;
+                }
+            };
+            if facts.runtime.is_some() {
+                return Ok((m, facts));
+            }
+            if named || facts.needs_libpython {
+                launcher.get_or_insert(m);
+            }
+        }
+        match launcher {
+            // Right after an exec, the launcher is mapped before its
+            // libpython is: the error the tracker retries.
+            Some(m) => Err(InspectError::NoRuntime {
+                pid,
+                path: m.path.clone(),
+            }),
+            None => Err(InspectError::NotPython {
+                pid,
+                comm: comm.to_string(),
+            }),
+        }
     }
 
     /// Decides whether `pid` is a supported Python process and where its
@@ -296,127 +458,138 @@ impl Inspector {
         if maps.is_empty() && procfs::stat(pid).is_some_and(|s| s.state == 'Z') {
             return Err(InspectError::Exited(pid));
         }
-        let Some((map, minor)) = interpreter_mapping(&maps) else {
-            return Err(InspectError::NotPython { pid, comm });
-        };
+        let (map, facts) = self.find_runtime(pid, &comm, &maps)?;
         let path = map.path.clone();
-        let file_path = map.map_file(pid);
-        let binary_err = |reason: String| InspectError::Binary {
-            pid,
-            path: path.clone(),
-            reason,
+        let Some(runtime) = facts.runtime else {
+            return Err(InspectError::NoRuntime { pid, path });
         };
-        let file = File::open(&file_path).map_err(|e| binary_err(e.to_string()))?;
-        let facts = self.elf_cache.get_or_parse(
-            file,
-            |f| elf_facts(f).map_err(binary_err),
-            |e| binary_err(e.to_string()),
-        )?;
-        if layout_for(minor).is_none() {
-            let version = match facts.py_version {
-                Some(hex) if hex >> 24 == 3 => version_string(hex),
-                _ => format!("3.{minor}"),
-            };
-            return Err(InspectError::Unsupported { pid, comm, version });
-        }
-        // Before the version: right after an exec, the `python3.X` launcher
-        // may be mapped before its libpython is; it has no runtime, and that
-        // error is the one the tracker retries.
-        let runtime = facts.runtime.ok_or_else(|| InspectError::NoRuntime {
+        let named = minor_from_name(map.file_name());
+        let minor = binary_minor(&facts, named).map_err(|why| InspectError::VersionUnknown {
             pid,
             path: path.clone(),
+            why,
         })?;
-        // The version is the binary's, checked against the file name.
-        if facts.debug_build {
-            return Err(InspectError::DebugBuild { pid, path });
+        if named.is_some_and(|n| n != minor) {
+            log::debug!("pid {pid}: {path} is named for 3.{named:?} but is 3.{minor}: profiled as 3.{minor}");
         }
         let version = match facts.py_version {
-            Some(hex) if hex >> 24 == 3 && (hex >> 16) & 0xff == minor => version_string(hex),
-            Some(hex) => {
-                return Err(InspectError::VersionMismatch {
-                    pid,
-                    path,
-                    named: minor,
-                    found: format!("Python {} (Py_Version)", version_string(hex)),
-                })
-            }
-            None if facts.rodata_minors.contains(&minor) => format!("3.{minor}"),
-            None if facts.rodata_minors.is_empty() => {
-                return Err(InspectError::VersionUnconfirmed {
-                    pid,
-                    path,
-                    named: minor,
-                })
-            }
-            None => {
-                let found: Vec<String> = facts
-                    .rodata_minors
-                    .iter()
-                    .map(|m| format!("3.{m}"))
-                    .collect();
-                return Err(InspectError::VersionMismatch {
-                    pid,
-                    path,
-                    named: minor,
-                    found: format!("Python {} (version strings)", found.join(" or ")),
-                });
-            }
-        };
-        let Some(layout) = layout_for(minor) else {
-            return Err(InspectError::Unsupported { pid, comm, version });
+            Some(hex) => version_string(hex),
+            None => format!("3.{minor}"),
         };
         let bias = map.start.wrapping_sub(facts.first_load);
-        let runtime_addr = runtime.wrapping_add(bias);
         let mut proc = PythonProcess {
             pid,
             comm,
             version,
-            layout,
-            runtime_addr,
+            layout: LAYOUTS[0],
+            runtime_addr: runtime.wrapping_add(bias),
             code_type: facts.code_type.map(|a| a.wrapping_add(bias)).unwrap_or(0),
             none_addr: facts.none.map(|a| a.wrapping_add(bias)).unwrap_or(0),
             binary: path,
         };
-        if layout.debug_offsets.is_some() {
-            let hex = check_debug_offsets(&ProcessMemory::new(pid), &proc)?;
+        if minor >= FIRST_DEBUG_OFFSETS_MINOR {
+            // The process states its own layout; debug builds too.
+            let mem = ProcessMemory::new(pid);
+            let (layout, hex) = layout_from_process(&mem, &proc, minor)?;
+            proc.layout = layout;
             proc.version = version_string(hex);
+            return Ok(proc);
         }
+        let Some(layout) = layout_for(minor) else {
+            return Err(InspectError::Unsupported {
+                pid,
+                comm: proc.comm,
+                version: proc.version,
+            });
+        };
+        if facts.debug_build {
+            return Err(InspectError::DebugBuild {
+                pid,
+                path: proc.binary,
+                minor,
+            });
+        }
+        proc.layout = *layout;
         Ok(proc)
     }
 }
 
-/// Checks the `_Py_DebugOffsets` (3.13+) at the start of `_PyRuntime`: the
-/// cookie, the version, and every offset the layout row relies on. Returns
-/// the live `PY_VERSION_HEX`.
-fn check_debug_offsets(mem: &dyn RemoteMemory, proc: &PythonProcess) -> Result<u32, InspectError> {
-    let err = |reason: String| InspectError::DebugOffsets {
+/// Test-only: the environment variable that makes 3.13+ processes be read
+/// with layouts built from their `_Py_DebugOffsets` alone, as if the table
+/// had no row for them (the end-to-end tests compare both ways).
+pub const NO_LAYOUT_ROWS_ENV: &str = "TACHYON_TEST_NO_LAYOUT_ROWS";
+
+fn layout_rows_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os(NO_LAYOUT_ROWS_ENV).is_some_and(|v| v == "1"))
+}
+
+/// The layout of a 3.13+ process and its `PY_VERSION_HEX`: its table row
+/// confirmed by its `_Py_DebugOffsets`, or, with no row, one built from
+/// them and tried on the live process.
+fn layout_from_process(
+    mem: &dyn RemoteMemory,
+    proc: &PythonProcess,
+    minor: u32,
+) -> Result<(Layout, u32), InspectError> {
+    let err = |minor: u32, reason: String| InspectError::DebugOffsets {
         pid: proc.pid,
-        minor: proc.layout.minor,
+        minor,
         reason,
     };
-    let Some(pos) = proc.layout.debug_offsets else {
-        return Err(err("no debug offset positions for this version".into()));
-    };
-    let table = mem
-        .read_vec(proc.runtime_addr, pos.read_size())
-        .map_err(|e| err(e.to_string()))?;
-    if table.get(..8) != Some(b"xdebugpy".as_slice()) {
-        return Err(err("no xdebugpy cookie".into()));
+    let table = DebugTable::read(mem, proc.runtime_addr).map_err(|r| err(minor, r))?;
+    if table.minor() != minor {
+        return Err(err(
+            minor,
+            format!("live version is {}", version_string(table.hex)),
+        ));
     }
-    let hex = le_u64(&table, 8).unwrap_or(0) as u32;
-    if hex >> 24 != 3 || (hex >> 16) & 0xff != proc.layout.minor {
-        return Err(err(format!("live version is {}", version_string(hex))));
-    }
-    if le_u64(&table, 16).unwrap_or(0) != 0 {
-        return Err(err("free-threaded builds are not supported yet".into()));
-    }
-    for (what, at, want) in pos.expectations(proc.layout) {
-        let got = le_u64(&table, at).unwrap_or(u64::MAX);
-        if got != want {
-            return Err(err(format!("{what} is {got}, the table says {want}")));
+    let mut why = Vec::new();
+    let row = layout_for(minor).filter(|_| !layout_rows_off());
+    if let Some(row) = row {
+        let pos = row
+            .debug_offsets
+            .ok_or_else(|| err(minor, "no debug offset positions for this version".into()))?;
+        match table.check_row(&pos, row) {
+            Ok(()) => return Ok((*row, table.hex)),
+            // The process's word over the table's: a patch release that
+            // moved a field is read as it says.
+            Err(e) => why.push(format!("the 3.{minor} row: {e}")),
         }
     }
-    Ok(hex)
+    // No row (or one the process contradicts): every known arrangement of
+    // the struct, its own release line's first; the first whose values
+    // hold together and fit the live process.
+    let template = LAYOUTS
+        .iter()
+        .rev()
+        .find(|l| l.debug_offsets.is_some())
+        .ok_or_else(|| err(minor, "no 3.13+ row to lend what is not stated".into()))?;
+    for pos in debug_offsets::arrangements_for(table.hex) {
+        let tried = table.layout(pos, template).and_then(|layout| {
+            match debug_offsets::probe(mem, &layout, proc.runtime_addr, proc.code_type)? {
+                0 if proc.code_type != 0 => Err("no frame to confirm it yet".to_string()),
+                _ => Ok(layout),
+            }
+        });
+        match tried {
+            Ok(layout) => {
+                log::debug!(
+                    "pid {}: Python {} read with a layout built from its _Py_DebugOffsets (arranged as 3.{})",
+                    proc.pid,
+                    version_string(table.hex),
+                    pos.minor
+                );
+                return Ok((layout, table.hex));
+            }
+            Err(e) => why.push(format!("as 3.{}: {e}", pos.minor)),
+        }
+    }
+    Err(InspectError::NoLayout {
+        pid: proc.pid,
+        version: version_string(table.hex),
+        why: why.join("; "),
+    })
 }
 
 #[cfg(test)]
@@ -458,6 +631,67 @@ mod tests {
         }
     }
 
+    fn mapping(line: &str) -> Mapping {
+        procfs::parse_maps_line(line).expect("maps line")
+    }
+
+    #[test]
+    fn objects_are_looked_at_once_libpython_first_and_only_with_code() {
+        let maps: Vec<Mapping> = [
+            "00400000-00401000 r--p 00000000 fe:01 10 /opt/app/app-server",
+            "00401000-00402000 r-xp 00001000 fe:01 10 /opt/app/app-server",
+            "7f0000000000-7f0000001000 r--p 00000000 fe:01 20 /usr/lib/locale/locale-archive",
+            "7f0000100000-7f0000101000 r--p 00000000 fe:01 30 /usr/lib/libc.so.6",
+            "7f0000101000-7f0000102000 r-xp 00001000 fe:01 30 /usr/lib/libc.so.6",
+            "7f0000200000-7f0000201000 r--p 00000000 fe:01 40 /usr/lib/libpython3.12.so.1.0",
+            "7f0000201000-7f0000202000 r-xp 00001000 fe:01 40 /usr/lib/libpython3.12.so.1.0",
+            "7f0000300000-7f0000301000 r--p 00000000 fe:02 10 /other/fs/same-inode.so",
+            "7f0000301000-7f0000302000 r-xp 00001000 fe:02 10 /other/fs/same-inode.so",
+            "7f0000400000-7f0000401000 r-xp 00000000 00:00 0 [vdso]",
+        ]
+        .iter()
+        .map(|l| mapping(l))
+        .collect();
+        let names: Vec<&str> = elf_objects(&maps).iter().map(|m| m.file_name()).collect();
+        assert_eq!(
+            names,
+            [
+                "libpython3.12.so.1.0",
+                "app-server",
+                "libc.so.6",
+                "same-inode.so"
+            ]
+        );
+    }
+
+    fn facts(py_version: Option<u32>, rodata_minors: &[u32]) -> ElfFacts {
+        ElfFacts {
+            runtime: Some(0x1000),
+            py_version,
+            rodata_minors: rodata_minors.to_vec(),
+            ..ElfFacts::nothing()
+        }
+    }
+
+    #[test]
+    fn the_binary_says_its_version_not_its_name() {
+        // Py_Version wins over the name.
+        assert_eq!(
+            binary_minor(&facts(Some(0x030b_02f0), &[]), Some(12)),
+            Ok(11)
+        );
+        assert_eq!(binary_minor(&facts(Some(0x030e_0af0), &[]), None), Ok(14));
+        assert!(binary_minor(&facts(Some(0x0207_12f0), &[]), None).is_err());
+        // One version string is enough; the name chooses among several.
+        assert_eq!(binary_minor(&facts(None, &[9]), None), Ok(9));
+        assert_eq!(binary_minor(&facts(None, &[9]), Some(10)), Ok(9));
+        assert_eq!(binary_minor(&facts(None, &[9, 10]), Some(10)), Ok(10));
+        let e = binary_minor(&facts(None, &[9, 10]), None).expect_err("ambiguous");
+        assert!(e.contains("3.9 and 3.10"), "{e}");
+        let e = binary_minor(&facts(None, &[]), Some(10)).expect_err("no version");
+        assert!(e.contains("no Py_Version"), "{e}");
+    }
+
     #[test]
     fn version_hex_formats() {
         assert_eq!(version_string(0x030c01f0), "3.12.1");
@@ -468,183 +702,5 @@ mod tests {
         let mut i = Inspector::new();
         let err = i.inspect(std::process::id()).expect_err("not python");
         assert!(matches!(err, InspectError::NotPython { .. }), "{err}");
-    }
-}
-
-#[cfg(test)]
-mod debug_offsets_tests {
-    //! `_Py_DebugOffsets` as each interpreter lays it out (cookie, version,
-    //! free_threaded, then its sections), written by hand: (field, position
-    //! in the table, value a live process of that version reports).
-
-    use super::*;
-    use crate::python::memory::FakeMemory;
-
-    const RUNTIME: u64 = 0x7f00_1234_0000;
-
-    type Table = &'static [(&'static str, u32, u64)];
-
-    const TABLE_313: Table = &[
-        ("runtime_state.interpreters_head", 40, 632),
-        ("interpreter_state.next", 64, 7264),
-        ("interpreter_state.threads_head", 72, 7344),
-        ("thread_state.current_frame", 184, 72),
-        ("thread_state.thread_id", 192, 152),
-        ("interpreter_frame.previous", 232, 8),
-        ("interpreter_frame.executable", 240, 0),
-        ("interpreter_frame.instr_ptr", 248, 56),
-        ("interpreter_frame.owner", 264, 70),
-        ("code_object.filename", 280, 112),
-        ("code_object.name", 288, 120),
-        ("code_object.qualname", 296, 128),
-        ("code_object.linetable", 304, 136),
-        ("code_object.firstlineno", 312, 68),
-        ("code_object.co_code_adaptive", 344, 200),
-    ];
-
-    const TABLE_314: Table = &[
-        ("runtime_state.interpreters_head", 40, 808),
-        ("interpreter_state.next", 64, 7272),
-        ("interpreter_state.threads_head", 72, 7344),
-        ("thread_state.current_frame", 208, 72),
-        ("thread_state.thread_id", 216, 152),
-        ("interpreter_frame.previous", 256, 8),
-        ("interpreter_frame.executable", 264, 0),
-        ("interpreter_frame.instr_ptr", 272, 56),
-        ("interpreter_frame.owner", 288, 74),
-        ("code_object.filename", 320, 112),
-        ("code_object.name", 328, 120),
-        ("code_object.qualname", 336, 128),
-        ("code_object.linetable", 344, 136),
-        ("code_object.firstlineno", 352, 68),
-        ("code_object.co_code_adaptive", 384, 208),
-    ];
-
-    const TABLE_315: Table = &[
-        ("runtime_state.interpreters_head", 40, 936),
-        ("interpreter_state.next", 64, 7264),
-        ("interpreter_state.threads_head", 72, 7336),
-        ("thread_state.current_frame", 208, 72),
-        ("thread_state.thread_id", 240, 176),
-        ("interpreter_frame.previous", 320, 8),
-        ("interpreter_frame.executable", 328, 0),
-        ("interpreter_frame.instr_ptr", 336, 56),
-        ("interpreter_frame.owner", 352, 74),
-        ("code_object.filename", 384, 112),
-        ("code_object.name", 392, 120),
-        ("code_object.qualname", 400, 128),
-        ("code_object.linetable", 408, 136),
-        ("code_object.firstlineno", 416, 68),
-        ("code_object.co_code_adaptive", 448, 208),
-    ];
-
-    /// (minor, PY_VERSION_HEX of a live process, its table).
-    const VERSIONS: &[(u32, u32, Table)] = &[
-        (13, 0x030d_03f0, TABLE_313),
-        (14, 0x030e_00f0, TABLE_314),
-        (15, 0x030f_00a1, TABLE_315),
-    ];
-
-    fn process(minor: u32) -> PythonProcess {
-        PythonProcess {
-            pid: 4242,
-            comm: "python3".into(),
-            version: format!("3.{minor}"),
-            layout: layout_for(minor).expect("supported version"),
-            runtime_addr: RUNTIME,
-            code_type: 0,
-            none_addr: 0,
-            binary: format!("/usr/lib/libpython3.{minor}.so.1.0"),
-        }
-    }
-
-    /// `_PyRuntime` starting with the debug offsets; every byte not written
-    /// is filler, so a check reading the wrong place fails.
-    fn runtime(hex: u32, table: Table) -> FakeMemory {
-        let mut mem = FakeMemory::new().with(RUNTIME, &[0xa5; 1024]);
-        mem.put(RUNTIME, b"xdebugpy")
-            .put_u64(RUNTIME + 8, hex as u64)
-            .put_u64(RUNTIME + 16, 0);
-        for &(_, at, value) in table {
-            mem.put_u64(RUNTIME + at as u64, value);
-        }
-        mem
-    }
-
-    fn reason(r: Result<u32, InspectError>) -> String {
-        match r {
-            Err(InspectError::DebugOffsets {
-                pid: 4242, reason, ..
-            }) => reason,
-            other => panic!("expected a DebugOffsets error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn matching_debug_offsets_pass() {
-        for &(minor, hex, table) in VERSIONS {
-            let mem = runtime(hex, table);
-            let got = check_debug_offsets(&mem, &process(minor));
-            assert_eq!(got.ok(), Some(hex), "3.{minor}");
-        }
-    }
-
-    #[test]
-    fn any_one_field_off_fails_naming_it() {
-        for &(minor, hex, table) in VERSIONS {
-            for &(what, at, value) in table {
-                let mut mem = runtime(hex, table);
-                mem.put_u64(RUNTIME + at as u64, value + 8);
-                let r = reason(check_debug_offsets(&mem, &process(minor)));
-                assert!(
-                    r.contains(&format!("{what} is {}", value + 8)),
-                    "3.{minor} {what}: {r}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn bad_cookie_version_or_build_fails() {
-        for &(minor, hex, table) in VERSIONS {
-            let proc = process(minor);
-            let mut mem = runtime(hex, table);
-            mem.put(RUNTIME, b"xdebugpz");
-            assert!(reason(check_debug_offsets(&mem, &proc)).contains("cookie"));
-
-            // Another minor version (the next one), and Python 2.
-            let mut mem = runtime(hex, table);
-            mem.put_u64(RUNTIME + 8, (hex + 0x0001_0000) as u64);
-            let next = format!("live version is 3.{}.", minor + 1);
-            assert!(reason(check_debug_offsets(&mem, &proc)).contains(&next));
-            mem.put_u64(RUNTIME + 8, 0x0207_12f0);
-            assert!(reason(check_debug_offsets(&mem, &proc)).contains("live version is 2.7.18"));
-
-            // A free-threaded build.
-            let mut mem = runtime(hex, table);
-            mem.put_u64(RUNTIME + 16, 1);
-            assert!(reason(check_debug_offsets(&mem, &proc)).contains("free-threaded"));
-        }
-    }
-
-    #[test]
-    fn unreadable_debug_offsets_fail() {
-        for &(minor, hex, table) in VERSIONS {
-            // Mapped only up to the last field checked, minus one byte.
-            let last = table.iter().map(|&(_, at, _)| at).max().unwrap_or(0) as usize;
-            let full = runtime(hex, table)
-                .read_vec(RUNTIME, last + 8)
-                .expect("mapped");
-            let whole = FakeMemory::new().with(RUNTIME, &full);
-            assert_eq!(check_debug_offsets(&whole, &process(minor)).ok(), Some(hex));
-            let short = FakeMemory::new().with(RUNTIME, &full[..last + 7]);
-            assert!(reason(check_debug_offsets(&short, &process(minor))).contains("cannot read"));
-        }
-    }
-
-    #[test]
-    fn versions_without_debug_offsets_are_refused() {
-        let mem = runtime(0x030c_01f0, &[]);
-        assert!(reason(check_debug_offsets(&mem, &process(12))).contains("no debug offset"));
     }
 }
