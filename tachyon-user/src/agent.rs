@@ -38,7 +38,7 @@ fn export_options(args: &AgentArgs) -> Result<ExportOptions> {
 }
 
 pub fn run(args: AgentArgs) -> Result<()> {
-    let opts = super::session_options(&args.sampling, args.duration, false)?;
+    let opts = super::session_options(&args.sampling, args.mode.mode, args.duration, false)?;
     let export = export_options(&args)?;
     let sinks: Vec<String> = export
         .sinks

@@ -22,6 +22,9 @@ pub struct Cli {
     #[command(flatten)]
     pub sampling: SamplingArgs,
 
+    #[command(flatten)]
+    pub mode: ModeArg,
+
     /// Stop after this many seconds (default: until Ctrl-C, or until every
     /// --pid process has exited).
     #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
@@ -54,12 +57,6 @@ pub struct SamplingArgs {
     /// Samples per second on each CPU: `99`, `1000`, `10k`, `10khz`.
     #[arg(short, long, default_value = "100", value_parser = parse_rate)]
     pub rate: u64,
-
-    /// What time to show: wall (on-CPU plus off-CPU time, the default), cpu
-    /// (on-CPU only), gil (threads holding the GIL), exception (threads
-    /// handling an exception).
-    #[arg(short, long, value_enum, default_value_t = Mode::Wall)]
-    pub mode: Mode,
 
     /// Append the kernel stack of each sample above the Python leaf
     /// (syscalls, page faults, locks).
@@ -101,6 +98,16 @@ pub struct SamplingArgs {
     pub debug_ebpf: bool,
 }
 
+/// `--mode` (short `-m` where it means nothing else).
+#[derive(Debug, Args)]
+pub struct ModeArg {
+    /// What time to show: wall (on-CPU plus off-CPU time, the default), cpu
+    /// (on-CPU only), gil (threads holding the GIL), exception (threads
+    /// handling an exception).
+    #[arg(short, long, value_enum, default_value_t = Mode::Wall)]
+    pub mode: Mode,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -110,6 +117,43 @@ pub enum Command {
     /// Run until stopped, cutting the profile into windows that go to
     /// --output-dir, Pyroscope and/or an OTLP receiver (the fleet agent).
     Agent(Box<AgentArgs>),
+    /// Start a command and profile it from its first Python instruction
+    /// until it exits; exit with its exit status.
+    Run(Box<RunArgs>),
+}
+
+/// `tachyon-bpf run [OPTIONS] -- CMD [ARGS…]`, `run [OPTIONS] SCRIPT.py
+/// [ARGS…]`, `run [OPTIONS] -m MODULE [ARGS…]`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    /// What time to show, as the main command's --mode (here without `-m`,
+    /// which names a module).
+    #[arg(long, value_enum, default_value_t = Mode::Wall)]
+    pub mode: Mode,
+
+    /// Run a module with `python3` from PATH, as `python3 -m MODULE`.
+    #[arg(short = 'm', long = "module", value_name = "MODULE")]
+    pub module: Option<String>,
+
+    /// Stop profiling after this many seconds (the command runs on; its
+    /// exit is still waited for).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// The command and its arguments (after `--`), or SCRIPT.py and its
+    /// arguments (run with `python3` from PATH), or the module's arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `tachyon-bpf agent [SINKS] [OPTIONS]`.
@@ -123,6 +167,9 @@ pub enum Command {
 pub struct AgentArgs {
     #[command(flatten)]
     pub sampling: SamplingArgs,
+
+    #[command(flatten)]
+    pub mode: ModeArg,
 
     /// Length of a window, e.g. `15`, `15s`, `500ms`, `2m`.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]

@@ -165,14 +165,14 @@ impl Engine {
 
     /// Starts profiling the requested processes and, with `--all-python`,
     /// every Python process running now; says how many.
-    pub(crate) fn start(&mut self, initial: Vec<PythonProcess>) {
+    pub(crate) fn start(&mut self, initial: Vec<PythonProcess>, follow: &[u32]) {
         let began = std::time::Instant::now();
         let me = std::process::id();
         let pids: Vec<u32> = procfs::all_pids()
             .into_iter()
             .filter(|&p| p != me)
             .collect();
-        let actions = self.tracker.start(&mut self.host, initial, &pids);
+        let actions = self.tracker.start(&mut self.host, initial, follow, &pids);
         if self.opts.targets == Targets::AllPython {
             self.start_scan = Some(crate::summary::StartScan {
                 processes: pids.len(),
@@ -181,7 +181,7 @@ impl Engine {
             });
         }
         self.apply(actions);
-        announce(self);
+        announce(self, follow.len());
     }
 
     /// Inspects a freshly exec'd process again (its interpreter may not
@@ -551,11 +551,25 @@ pub(crate) fn ring_of(sampler: &mut Sampler) -> Result<AsyncFd<RingBuf<MapData>>
         .map_err(|e| SessionError::Ring(e.into()))
 }
 
-fn announce(engine: &Engine) {
+fn announce(engine: &Engine, followed: usize) {
     let n = engine.tracker.live();
+    let what = match (n, followed) {
+        (0, f) if f > 0 => format!(
+            "following {f} process{} until {} run Python,",
+            if f == 1 { "" } else { "es" },
+            if f == 1 {
+                "it or its children"
+            } else {
+                "they or their children"
+            }
+        ),
+        _ => format!(
+            "sampling {n} Python process{}",
+            if n == 1 { "" } else { "es" }
+        ),
+    };
     eprintln!(
-        "tachyon-bpf: sampling {n} Python process{} at {} Hz on {} CPUs{}",
-        if n == 1 { "" } else { "es" },
+        "tachyon-bpf: {what} at {} Hz on {} CPUs{}",
         engine.opts.rate_hz,
         engine.sampler.cpus,
         match engine.opts.targets {

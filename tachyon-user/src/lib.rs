@@ -12,6 +12,7 @@ pub mod export;
 pub mod filecache;
 pub mod kallsyms;
 pub mod kernel;
+pub mod launch;
 pub mod mode;
 pub mod native;
 pub mod output;

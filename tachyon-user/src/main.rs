@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tachyon::cli::{Cli, Command, ReplayArgs, SamplingArgs};
 use tachyon::container::PlaceFilter;
+use tachyon::mode::Mode;
 use tachyon::output::{
     diff_writer_for, read_recording, write_atomically, writer_for, BaselineError, DiffBaseline,
     OutputFormat, ProfileWriter, Target, WriteOptions,
@@ -16,11 +17,13 @@ use tachyon::profile::Profile;
 use tachyon::session::{self, SessionOptions, Summary, Targets, Windows};
 
 mod agent;
+mod run_command;
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     let sampling = match &mut cli.command {
         Some(Command::Agent(a)) => &mut a.sampling,
+        Some(Command::Run(r)) => &mut r.sampling,
         _ => &mut cli.sampling,
     };
     let default_filter = if sampling.debug_ebpf {
@@ -33,12 +36,13 @@ fn main() -> ExitCode {
         .init();
     sampling.debug_ebpf |= log::log_enabled!(target: "tachyon_ebpf", log::Level::Debug);
     let result = match cli.command.take() {
-        Some(Command::Replay(args)) => replay(args),
-        Some(Command::Agent(args)) => agent::run(*args),
+        Some(Command::Replay(args)) => replay(args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Agent(args)) => agent::run(*args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Run(args)) => run_command::run(*args),
         None => run(cli),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!(
                 "tachyon-bpf: error: {}",
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
 /// The session options the sampling flags ask for.
 fn session_options(
     s: &SamplingArgs,
+    mode: Mode,
     duration: Option<Duration>,
     keep_timeline: bool,
 ) -> Result<SessionOptions> {
@@ -72,11 +77,12 @@ fn session_options(
     };
     Ok(SessionOptions {
         targets,
+        follow: Vec::new(),
         rate_hz: s.rate,
         duration,
         follow_children: s.subprocesses,
         keep_timeline,
-        mode: s.mode,
+        mode,
         kernel_stacks: s.kernel,
         show_gc: !s.no_gc,
         native_stacks: s.native,
@@ -94,18 +100,24 @@ fn sample(opts: SessionOptions, windows: Option<Windows>) -> Result<(Profile, Su
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    Ok(rt.block_on(async { session::run(opts, ready, shutdown_signal(), windows).await })?)
+    Ok(rt.block_on(async { session::run(opts, ready, shutdown_signal(), windows, || {}).await })?)
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let out = &cli.out;
     // Everything about the output is checked before sampling starts.
     let format = out.output_format()?;
     let target = out.target()?;
     let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
-    let opts = session_options(&cli.sampling, cli.duration, format.needs_timeline())?;
+    let opts = session_options(
+        &cli.sampling,
+        cli.mode.mode,
+        cli.duration,
+        format.needs_timeline(),
+    )?;
     let (profile, summary) = sample(opts, None)?;
     eprintln!("{summary}");
+    let empty = warn_if_empty(&summary);
     if let Err(e) = emit(&profile, format, &out.write_options(), baseline, &target) {
         // Nothing collected is lost: the run goes into a recording.
         return Err(match save_recording(&profile) {
@@ -117,7 +129,27 @@ fn run(cli: Cli) -> Result<()> {
             Err(e2) => e.context(format!("and it could not be saved either: {e2}")),
         });
     }
-    Ok(())
+    Ok(if empty {
+        ExitCode::from(EMPTY_PROFILE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The exit status of a run whose profile is empty.
+const EMPTY_PROFILE: u8 = 2;
+
+/// Says so when a run collected no sample (its profile is still written):
+/// a profile that ends up empty is never a silent success.
+fn warn_if_empty(summary: &Summary) -> bool {
+    if summary.samples > 0 {
+        return false;
+    }
+    eprintln!(
+        "tachyon-bpf: warning: the profile is empty: no sample of a Python thread in {:.1} s (exit status 2)",
+        summary.duration.as_secs_f64()
+    );
+    true
 }
 
 /// Saves `profile` as a recording in the temporary folder.

@@ -277,6 +277,8 @@ pub(crate) fn credentials_at(dir: std::os::fd::BorrowedFd<'_>) -> Option<Credent
 pub struct Stat {
     /// One-letter state (`R`, `S`, `Z`, …).
     pub state: char,
+    /// The parent's pid (0 for the kernel's own).
+    pub ppid: u32,
     /// Start time in clock ticks since boot: with the pid, the identity of
     /// a process (a reused pid has a later start time).
     pub start_time: u64,
@@ -293,9 +295,14 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let (_, rest) = text.rsplit_once(')')?;
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;
-    // Field 3 is the state; starttime is field 22.
-    let start_time = fields.nth(22 - 4)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    let ppid = fields.next()?.parse().ok()?;
+    // Fields 3 and 4 are the state and ppid; starttime is field 22.
+    let start_time = fields.nth(22 - 5)?.parse().ok()?;
+    Some(Stat {
+        state,
+        ppid,
+        start_time,
+    })
 }
 
 #[cfg(test)]
@@ -349,6 +356,7 @@ mod tests {
             "42 (a) S 1 (b) R 1 42 42 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000 200";
         let s = parse_stat(text).expect("parses");
         assert_eq!(s.state, 'R');
+        assert_eq!(s.ppid, 1);
         assert_eq!(s.start_time, 987654);
         assert!(parse_stat("42 (x").is_none());
         assert!(parse_stat("42 (x) S 1").is_none());

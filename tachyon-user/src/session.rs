@@ -29,6 +29,9 @@ pub use crate::tracker::Targets;
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     pub targets: Targets,
+    /// Processes to follow (with their descendants) until they run Python:
+    /// the command `run` starts, before it execs.
+    pub follow: Vec<u32>,
     pub rate_hz: u64,
     pub duration: Option<Duration>,
     pub follow_children: bool,
@@ -88,6 +91,9 @@ pub struct WindowStats {
 pub struct Preflight {
     /// The requested processes, inspected.
     pub initial: Vec<PythonProcess>,
+    /// Requested processes that run no Python (yet), followed with
+    /// `--subprocesses`, and those of [`SessionOptions::follow`].
+    pub follow: Vec<u32>,
     /// The kernel's layout, from vmlinux BTF (parsed once).
     kernel: kernel::KernelLayout,
 }
@@ -99,15 +105,29 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     let kernel = kernel::kernel_layout()?;
     let mut inspector = Inspector::new();
     let mut initial = Vec::new();
+    let mut follow = opts.follow.clone();
     if let Targets::Pids(pids) = &opts.targets {
         for &pid in pids {
-            initial.push(inspector.inspect(pid)?);
+            match inspector.inspect(pid) {
+                Ok(p) => initial.push(p),
+                // A shell or launcher: its descendants may run Python.
+                Err(InspectError::NotPython { .. } | InspectError::NoRuntime { .. })
+                    if opts.follow_children =>
+                {
+                    follow.push(pid)
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     if !opts.wait {
         check_filters(&opts.filters, &opts.docker_root)?;
     }
-    Ok(Preflight { initial, kernel })
+    Ok(Preflight {
+        initial,
+        follow,
+        kernel,
+    })
 }
 
 /// Fails when a filter matches no process running now (a misspelt
@@ -155,6 +175,8 @@ fn start_sampler(opts: &SessionOptions, k: &kernel::KernelLayout) -> Result<Samp
 
 /// Runs a session until the duration ends, `stop` completes, or every
 /// requested process has exited. Returns the profile and the summary.
+/// `on_started` is called once sampling is on and the targets are followed
+/// (`run` lets its command exec then).
 ///
 /// With `windows`, the profile is cut into windows as it goes; the last one
 /// is handed over when the run stops, and the profile returned is empty.
@@ -163,6 +185,7 @@ pub async fn run(
     ready: Preflight,
     stop: impl Future<Output = ()>,
     mut windows: Option<Windows>,
+    on_started: impl FnOnce(),
 ) -> Result<(Profile, Summary), SessionError> {
     // Kernel frames (and the off-CPU `lock` reason drawn from them) exist
     // only with --kernel.
@@ -176,7 +199,8 @@ pub async fn run(
     let mut kernel_logs = KernelLogs::new(sampler.take_logger())?;
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel();
     let mut engine = Engine::new(opts, sampler, kallsyms, retry_tx);
-    engine.start(ready.initial);
+    engine.start(ready.initial, &ready.follow);
+    on_started();
     let until_deadline = sleep_for(engine.opts.duration);
     tokio::pin!(until_deadline, stop);
     let mut ticks = Ticks::new(
@@ -203,7 +227,7 @@ pub async fn run(
             _ = &mut stop => break,
             _ = ticks.check.tick() => {
                 engine.housekeeping();
-                if engine.tracker.all_targets_gone() {
+                if engine.tracker.all_targets_gone(&engine.host) {
                     break;
                 }
             }

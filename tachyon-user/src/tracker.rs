@@ -39,6 +39,8 @@ pub trait Host {
     fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError>;
     /// The start time of `pid`; `None` when it is gone.
     fn start_time(&self, pid: u32) -> Option<u64>;
+    /// The parent of `pid`; `None` when it is gone.
+    fn parent(&self, pid: u32) -> Option<u32>;
     /// The short name of `pid`.
     fn comm(&self, pid: u32) -> String;
     /// Where `pid` runs (cgroup, container).
@@ -67,6 +69,9 @@ impl Host for SystemHost {
     }
     fn start_time(&self, pid: u32) -> Option<u64> {
         procfs::stat(pid).map(|s| s.start_time)
+    }
+    fn parent(&self, pid: u32) -> Option<u32> {
+        procfs::stat(pid).map(|s| s.ppid)
     }
     fn comm(&self, pid: u32) -> String {
         procfs::comm(pid)
@@ -143,12 +148,16 @@ impl Tracker {
     }
 
     /// The processes to profile from the start: those asked for (already
-    /// inspected) and, with [`Targets::AllPython`], every Python process
-    /// among `pids` (a scan of `/proc`).
+    /// inspected), those to follow until they or their descendants run
+    /// Python (`follow`: a command about to exec, a shell), and, among
+    /// `pids` (a scan of `/proc`), with [`Targets::AllPython`] every Python
+    /// process, with `follow_children` every descendant of a target that
+    /// runs already.
     pub fn start(
         &mut self,
         host: &mut dyn Host,
         initial: Vec<PythonProcess>,
+        follow: &[u32],
         pids: &[u32],
     ) -> Vec<Action> {
         let mut out = Vec::new();
@@ -164,14 +173,59 @@ impl Tracker {
             let place = host.place(key.pid);
             self.track(key, process, place, &mut out);
         }
+        for &pid in follow {
+            if let Some(start_time) = host.start_time(pid) {
+                self.followed.insert(ProcessKey { pid, start_time });
+            }
+        }
         if self.wants_all() {
             for &pid in pids {
                 if !self.live.contains_key(&pid) {
                     self.inspect_into(host, pid, usize::MAX, &mut out);
                 }
             }
+        } else if self.follow_children {
+            for &pid in pids {
+                if !self.live.contains_key(&pid) && self.follow_if_descendant(host, pid) {
+                    self.inspect_into(host, pid, usize::MAX, &mut out);
+                }
+            }
         }
         out
+    }
+
+    /// Ancestors looked at to tell whether a process descends from a target.
+    const ANCESTRY_DEPTH: usize = 64;
+
+    /// With `follow_children`: `pid` descends from a followed process (and
+    /// is followed from now on).
+    fn follow_if_descendant(&mut self, host: &dyn Host, pid: u32) -> bool {
+        if !self.follow_children || self.followed.is_empty() {
+            return false;
+        }
+        let mut p = pid;
+        for _ in 0..Self::ANCESTRY_DEPTH {
+            let Some(parent) = host.parent(p) else {
+                return false;
+            };
+            if parent <= 1 {
+                return false;
+            }
+            let followed = host.start_time(parent).is_some_and(|start_time| {
+                self.followed.contains(&ProcessKey {
+                    pid: parent,
+                    start_time,
+                })
+            });
+            if followed {
+                if let Some(start_time) = host.start_time(pid) {
+                    self.followed.insert(ProcessKey { pid, start_time });
+                }
+                return true;
+            }
+            p = parent;
+        }
+        false
     }
 
     /// `pid` called exec: what ran there is gone; what runs now may be
@@ -185,9 +239,12 @@ impl Tracker {
         }
         // exec keeps the start time; a different one is a reused pid whose
         // exit we missed, not a process of ours.
+        // A process the kernel did not report forking (its parent runs no
+        // Python: a shell) is followed when it descends from a target.
         let followed = self.wants_all()
             || now
-                .is_some_and(|start_time| self.followed.contains(&ProcessKey { pid, start_time }));
+                .is_some_and(|start_time| self.followed.contains(&ProcessKey { pid, start_time }))
+            || self.follow_if_descendant(host, pid);
         if followed {
             self.inspect_into(host, pid, 0, &mut out);
         }
@@ -328,9 +385,15 @@ impl Tracker {
         self.live.get(&pid).map(|(k, _)| *k)
     }
 
-    /// With `--pid`: every process asked for (and followed) has exited.
-    pub fn all_targets_gone(&self) -> bool {
-        !self.wants_all() && self.live.is_empty()
+    /// With `--pid`: every process asked for (and followed) has exited,
+    /// Python or not yet.
+    pub fn all_targets_gone(&self, host: &dyn Host) -> bool {
+        !self.wants_all()
+            && self.live.is_empty()
+            && self
+                .followed
+                .iter()
+                .all(|k| host.start_time(k.pid) != Some(k.start_time))
     }
 }
 
@@ -345,6 +408,8 @@ mod tests {
         procs: HashMap<u32, (u64, Outcome)>,
         inspected: Vec<u32>,
         places: HashMap<u32, ProcessPlace>,
+        /// pid → parent (1 when not given).
+        parents: HashMap<u32, u32>,
     }
 
     #[derive(Clone, Copy)]
@@ -376,6 +441,11 @@ mod tests {
     }
 
     impl Host for FakeHost {
+        fn parent(&self, pid: u32) -> Option<u32> {
+            self.procs
+                .contains_key(&pid)
+                .then(|| self.parents.get(&pid).copied().unwrap_or(1))
+        }
         fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError> {
             self.inspected.push(pid);
             let comm = "x".to_string();
@@ -427,18 +497,18 @@ mod tests {
         h.put(12, 1, Outcome::Unsupported);
         h.put(13, 1, Outcome::NoRuntime);
         let mut t = Tracker::new(Targets::AllPython, false);
-        let a = t.start(&mut h, vec![], &[10, 11, 12, 13, 14]);
+        let a = t.start(&mut h, vec![], &[], &[10, 11, 12, 13, 14]);
         // The scan is one look: a process without runtime is not retried.
         assert_eq!(show(&a), ["+10@1", "warn"]);
         assert_eq!(t.live(), 1);
-        assert!(!t.all_targets_gone());
+        assert!(!t.all_targets_gone(&h));
     }
 
     #[test]
     fn exec_mid_run_into_python_is_retried_until_the_interpreter_is_mapped() {
         let mut h = FakeHost::default();
         let mut t = Tracker::new(Targets::AllPython, false);
-        t.start(&mut h, vec![], &[]);
+        t.start(&mut h, vec![], &[], &[]);
         h.put(20, 5, Outcome::NoRuntime);
         assert_eq!(show(&t.on_exec(&mut h, 20)), ["retry 20 #1"]);
         assert_eq!(show(&t.inspect(&mut h, 20, 1)), ["retry 20 #2"]);
@@ -455,7 +525,7 @@ mod tests {
         let mut h = FakeHost::default();
         h.put(30, 7, Outcome::Python(11));
         let mut t = Tracker::new(Targets::AllPython, false);
-        assert_eq!(show(&t.start(&mut h, vec![], &[30])), ["+30@7"]);
+        assert_eq!(show(&t.start(&mut h, vec![], &[], &[30])), ["+30@7"]);
         // exec into another Python: new state, same identity.
         h.put(30, 7, Outcome::Python(12));
         assert_eq!(show(&t.on_exec(&mut h, 30)), ["-30@7", "+30@7"]);
@@ -470,7 +540,7 @@ mod tests {
         let mut h = FakeHost::default();
         h.put(40, 100, Outcome::Python(12));
         let mut t = Tracker::new(Targets::AllPython, false);
-        t.start(&mut h, vec![], &[40]);
+        t.start(&mut h, vec![], &[], &[40]);
         assert_eq!(show(&t.on_exit(40)), ["-40@100"]);
         assert!(t.on_exit(40).is_empty(), "one exit, one untrack");
         // Another program gets pid 40 and execs Python.
@@ -484,7 +554,7 @@ mod tests {
         let mut h = FakeHost::default();
         h.put(41, 100, Outcome::Python(12));
         let mut t = Tracker::new(Targets::AllPython, false);
-        t.start(&mut h, vec![], &[41]);
+        t.start(&mut h, vec![], &[], &[41]);
         // Exit event lost; pid 41 now belongs to a new process that execs.
         h.put(41, 500, Outcome::Python(12));
         assert_eq!(show(&t.on_exec(&mut h, 41)), ["-41@100", "+41@500"]);
@@ -497,11 +567,11 @@ mod tests {
         h.put(50, 3, Outcome::Python(12));
         let mut t = Tracker::new(Targets::Pids(vec![50]), false);
         let initial = vec![h.inspect(50).expect("python")];
-        assert_eq!(show(&t.start(&mut h, initial, &[])), ["+50@3"]);
+        assert_eq!(show(&t.start(&mut h, initial, &[], &[])), ["+50@3"]);
         h.put(50, 3, Outcome::Python(13));
         assert_eq!(show(&t.on_exec(&mut h, 50)), ["-50@3", "+50@3"]);
         assert_eq!(show(&t.on_exit(50)), ["-50@3"]);
-        assert!(t.all_targets_gone());
+        assert!(t.all_targets_gone(&h));
         // The pid comes back as someone else's process: not ours.
         h.put(50, 77, Outcome::Python(12));
         assert!(t.on_exec(&mut h, 50).is_empty());
@@ -516,7 +586,7 @@ mod tests {
         h.put(60, 1, Outcome::Python(12));
         let mut t = Tracker::new(Targets::Pids(vec![60]), true);
         let initial = vec![h.inspect(60).expect("python")];
-        t.start(&mut h, initial, &[]);
+        t.start(&mut h, initial, &[], &[]);
         // The child runs the parent's interpreter until it execs.
         h.put(61, 2, Outcome::NotPython);
         let a = t.on_fork(&mut h, 61, 60);
@@ -550,7 +620,7 @@ mod tests {
         h.put(80, 1, Outcome::Python(12));
         let mut t = Tracker::new(Targets::Pids(vec![80]), true);
         let initial = vec![h.inspect(80).expect("python")];
-        t.start(&mut h, initial, &[]);
+        t.start(&mut h, initial, &[], &[]);
         h.put(80, 1, Outcome::NotPython);
         t.on_exec(&mut h, 80);
         assert_eq!(t.followed.len(), 1);
@@ -568,12 +638,12 @@ mod tests {
         h.put(71, 2, Outcome::Python(12));
         let mut t = Tracker::new(Targets::Pids(vec![70]), false);
         let initial = vec![h.inspect(70).expect("python")];
-        t.start(&mut h, initial, &[]);
+        t.start(&mut h, initial, &[], &[]);
         assert!(t.on_fork(&mut h, 71, 70).is_empty());
         let mut all = Tracker::new(Targets::AllPython, false);
         assert!(all.on_fork(&mut h, 71, 99).is_empty(), "parent not tracked");
         // A child that is already gone is not tracked.
-        all.start(&mut h, vec![], &[70]);
+        all.start(&mut h, vec![], &[], &[70]);
         assert!(all.on_fork(&mut h, 72, 70).is_empty());
     }
 
@@ -597,7 +667,7 @@ mod tests {
         h.places.insert(91, in_container("db"));
         let filters = vec![PlaceFilter::Container("web".into())];
         let mut t = Tracker::with_filters(Targets::AllPython, false, filters);
-        let a = t.start(&mut h, vec![], &[90, 91, 92]);
+        let a = t.start(&mut h, vec![], &[], &[90, 91, 92]);
         assert_eq!(show(&a), ["+90@1"]);
         match &a[0] {
             Action::Track { place, .. } => assert_eq!(place.container_name, "web"),
@@ -617,8 +687,56 @@ mod tests {
             vec![PlaceFilter::Cgroup("/docker".into())],
         );
         assert_eq!(
-            show(&g.start(&mut h, vec![], &[90, 91, 92])),
+            show(&g.start(&mut h, vec![], &[], &[90, 91, 92])),
             ["+90@1", "+91@1"]
         );
+    }
+
+    #[test]
+    fn a_shell_is_followed_and_its_python_descendants_profiled() {
+        // 100 is a shell (no Python); 101 its Python child already running,
+        // 102 a grandchild through a non-Python 103; 200 unrelated Python.
+        let mut h = FakeHost::default();
+        h.put(100, 1, Outcome::NotPython);
+        h.put(101, 2, Outcome::Python(12));
+        h.put(103, 3, Outcome::NotPython);
+        h.put(102, 4, Outcome::Python(14));
+        h.put(200, 5, Outcome::Python(12));
+        h.parents
+            .extend([(101, 100), (103, 100), (102, 103), (200, 1)]);
+        let mut t = Tracker::new(Targets::Pids(vec![100]), true);
+        let a = t.start(&mut h, vec![], &[100], &[100, 101, 102, 103, 200]);
+        assert_eq!(show(&a), ["+101@2", "+102@4"]);
+        assert!(!t.all_targets_gone(&h));
+        // A new child of the shell execs Python later (no fork reported:
+        // the shell is not profiled).
+        h.put(104, 6, Outcome::Python(13));
+        h.parents.insert(104, 100);
+        assert_eq!(show(&t.on_exec(&mut h, 104)), ["+104@6"]);
+        // Another process's exec is not ours.
+        h.put(201, 7, Outcome::Python(13));
+        assert!(t.on_exec(&mut h, 201).is_empty());
+        // While the shell lives, the run goes on even with no Python left.
+        for pid in [101, 102, 104] {
+            t.on_exit(pid);
+            h.procs.remove(&pid);
+        }
+        h.procs.remove(&103);
+        assert!(!t.all_targets_gone(&h));
+        h.procs.remove(&100);
+        assert!(t.all_targets_gone(&h));
+    }
+
+    #[test]
+    fn without_subprocesses_descendants_are_not_followed() {
+        let mut h = FakeHost::default();
+        h.put(100, 1, Outcome::Python(12));
+        h.put(101, 2, Outcome::Python(12));
+        h.parents.insert(101, 100);
+        let mut t = Tracker::new(Targets::Pids(vec![100]), false);
+        let initial = vec![h.inspect(100).expect("python")];
+        let a = t.start(&mut h, initial, &[], &[100, 101]);
+        assert_eq!(show(&a), ["+100@1"]);
+        assert!(t.on_exec(&mut h, 101).is_empty());
     }
 }

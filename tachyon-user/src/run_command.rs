@@ -1,0 +1,152 @@
+//! `tachyon-bpf run`: start a command, profile it from its first Python
+//! instruction until it exits, write the profile, exit with its status.
+
+use std::cell::Cell;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use anyhow::{bail, Context, Result};
+use tachyon::cli::RunArgs;
+use tachyon::launch::{self, Launched};
+use tachyon::session;
+
+use super::{emit, load_baseline, save_recording, session_options, warn_if_empty, EMPTY_PROFILE};
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let s = &args.sampling;
+    if s.all_python || !s.pid.is_empty() || !s.container.is_empty() || !s.cgroup.is_empty() {
+        bail!(
+            "run profiles the command it starts: --all-python, --pid, --container and --cgroup attach to running processes (use them without `run`)"
+        );
+    }
+    let out = &args.out;
+    // Everything about the output and the command is checked before the
+    // command starts.
+    let format = out.output_format()?;
+    let target = out.target()?;
+    let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
+    let argv = launch::command_line(args.module.as_deref(), &args.command)?;
+    let who = launch::invoking_user()?;
+    let mut opts = session_options(
+        &with_pid_placeholder(s),
+        args.mode,
+        args.duration,
+        format.needs_timeline(),
+    )?;
+    opts.targets = session::Targets::Pids(Vec::new());
+    let mut ready = session::preflight(&opts)?;
+
+    let mut child = launch::spawn_gated(&argv, who.as_ref())?;
+    ready.follow.push(child.pid);
+    let exit: Rc<Cell<Option<i32>>> = Rc::new(Cell::new(None));
+    let released: Rc<Cell<Option<launch::LaunchError>>> = Rc::new(Cell::new(None));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = rt.block_on(async {
+        let stop = until_exit(child.pid, exit.clone());
+        let on_started = || {
+            if let Err(e) = child.release() {
+                released.set(Some(e));
+            }
+        };
+        session::run(opts, ready, stop, None, on_started).await
+    });
+    child.restore_terminal();
+    let (profile, summary) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // The command never ran (its gate closes with us).
+            return Err(e.into());
+        }
+    };
+    if let Some(e) = released.take() {
+        let _ = launch::wait_exit(child.pid);
+        return Err(e.into());
+    }
+    eprintln!("{summary}");
+    let empty = warn_if_empty(&summary);
+    if let Err(e) = emit(&profile, format, &out.write_options(), baseline, &target) {
+        let e = match save_recording(&profile) {
+            Ok(saved) => e.context(format!(
+                "the profile is saved as {} (write it with `tachyon-bpf replay {} -o FILE`)",
+                saved.display(),
+                saved.display()
+            )),
+            Err(e2) => e.context(format!("and it could not be saved either: {e2}")),
+        };
+        return Err(e);
+    }
+    let code = match exit.get() {
+        Some(code) => code,
+        None => wait_after_duration(&child),
+    };
+    Ok(match (code, empty) {
+        (0, true) => ExitCode::from(EMPTY_PROFILE),
+        (code, _) => ExitCode::from(code.clamp(0, 255) as u8),
+    })
+}
+
+/// `session_options` wants a target; `run`'s is the child, set after.
+fn with_pid_placeholder(s: &tachyon::cli::SamplingArgs) -> tachyon::cli::SamplingArgs {
+    tachyon::cli::SamplingArgs {
+        pid: vec![0],
+        container: Vec::new(),
+        cgroup: Vec::new(),
+        docker_root: s.docker_root.clone(),
+        ..*s
+    }
+}
+
+/// The profile was written at --duration while the command runs on: wait
+/// for it, as a shell would.
+fn wait_after_duration(child: &Launched) -> i32 {
+    eprintln!(
+        "tachyon-bpf: waiting for the command (pid {}) to exit",
+        child.pid
+    );
+    launch::wait_exit(child.pid)
+}
+
+/// Completes when the command exits (its status goes into `exit`). Ctrl-C,
+/// SIGTERM and SIGHUP sent to tachyon-bpf are passed to the command's
+/// process group (a terminal's Ctrl-C reaches it directly: it holds the
+/// foreground); a second one stops profiling at once.
+async fn until_exit(pid: u32, exit: Rc<Cell<Option<i32>>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let waiter = tokio::task::spawn_blocking(move || launch::wait_exit(pid));
+    tokio::pin!(waiter);
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    let mut forwarded = 0;
+    loop {
+        let sig = tokio::select! {
+            code = &mut waiter => {
+                exit.set(Some(code.unwrap_or(127)));
+                return;
+            }
+            _ = recv(&mut int) => libc::SIGINT,
+            _ = recv(&mut term) => libc::SIGTERM,
+            _ = recv(&mut hup) => libc::SIGHUP,
+        };
+        forwarded += 1;
+        if forwarded > 1 {
+            eprintln!(
+                "tachyon-bpf: signalled again: writing the profile without waiting for the command"
+            );
+            return;
+        }
+        // SAFETY: kill on our child's process group.
+        unsafe { libc::kill(-(pid as libc::pid_t), sig) };
+    }
+}
