@@ -5,6 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = tachyon::python::process::elf_facts_in(data);
+    let _ = tachyon::python::process::elf_facts_in(data, true);
     let _ = tachyon::native::count_functions_in(data);
 });

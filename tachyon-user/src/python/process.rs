@@ -273,22 +273,44 @@ impl Symbols {
     }
 }
 
-fn elf_facts(file: File) -> Result<ElfFacts, String> {
-    elf_facts_in(&ReadCache::new(file))
+fn elf_facts(file: File, symtab: bool) -> Result<ElfFacts, String> {
+    elf_facts_in(&ReadCache::new(file), symtab)
 }
 
 /// What an ELF object says of itself, from its bytes however they are read
 /// (a file through a read cache, a buffer when fuzzing). Any input gives
 /// facts or an error. Objects without a runtime cost a look at their
 /// symbols and section names only.
-pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, String> {
+///
+/// `symtab`: also look in `.symtab` when neither `.dynsym` nor the section
+/// names the runtime (a 3.8/3.9 interpreter or embedder that exports
+/// nothing). Only for files named like an interpreter: read through a
+/// file, a large unstripped binary's symbol names cost a read each
+/// (seconds for a Go binary such as dockerd).
+pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R, symtab: bool) -> Result<ElfFacts, String> {
     let obj = object::File::parse(data).map_err(|e| e.to_string())?;
+    // The dynamic string table, read in one go: whether a libpython is
+    // needed, and whether `_PyRuntime` is exported at all, before any
+    // symbol is looked at (through a file, each symbol name is a read).
+    let dynstr = obj
+        .section_by_name(".dynstr")
+        .and_then(|s| s.data().ok())
+        .unwrap_or(&[]);
+    let has = |needle: &[u8]| dynstr.windows(needle.len()).any(|w| w == needle);
+    let needs_libpython = has(b"libpython3.");
+    let exports_runtime = has(b"\0_PyRuntime\0");
+    let section_runtime = obj.section_by_name(".PyRuntime").map(|s| s.address());
+    if !exports_runtime && section_runtime.is_none() && !symtab {
+        return Ok(ElfFacts {
+            needs_libpython,
+            ..ElfFacts::nothing()
+        });
+    }
     let mut found = Symbols::default();
     for sym in obj.dynamic_symbols() {
         found.see(sym.name(), sym.address());
     }
-    let section_runtime = obj.section_by_name(".PyRuntime").map(|s| s.address());
-    if found.runtime.is_none() && section_runtime.is_none() {
+    if symtab && found.runtime.is_none() && section_runtime.is_none() {
         // Only an object that links CPython in without exporting it (and
         // is not stripped) has it in `.symtab` alone.
         for sym in obj.symbols() {
@@ -302,10 +324,6 @@ pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R) -> Result<ElfFacts, Str
         py_version_addr,
         debug_build,
     } = found;
-    let needs_libpython = obj
-        .section_by_name(".dynstr")
-        .and_then(|s| s.data().ok())
-        .is_some_and(|d| d.windows(11).any(|w| w == b"libpython3."));
     let runtime = runtime.or(section_runtime);
     if runtime.is_none() {
         return Ok(ElfFacts {
@@ -403,10 +421,15 @@ impl Inspector {
             };
             // A file that is not an ELF object is remembered as holding
             // nothing, unless it is named like an interpreter.
-            let parse = |f| match elf_facts(f) {
-                Err(e) if named => Err(binary_err(e)),
-                Err(_) => Ok(ElfFacts::nothing()),
-                Ok(facts) => Ok(facts),
+            let parse = |f| {
+                let began = std::time::Instant::now();
+                let facts = match elf_facts(f, named) {
+                    Err(e) if named => Err(binary_err(e)),
+                    Err(_) => Ok(ElfFacts::nothing()),
+                    Ok(facts) => Ok(facts),
+                };
+                log::trace!("{}: read in {:?}", m.path, began.elapsed());
+                facts
             };
             let facts = match self.elf_cache.get_or_parse_keyed(
                 (m.dev, m.inode),
