@@ -120,6 +120,29 @@ pub enum Command {
     /// Start a command and profile it from its first Python instruction
     /// until it exits; exit with its exit status.
     Run(Box<RunArgs>),
+    /// Print every thread's current Python stack once, running or asleep.
+    Dump(DumpArgs),
+}
+
+/// `tachyon-bpf dump (--pid PID... | --all-python) [--json]`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Dump this process (repeatable).
+    #[arg(
+        short,
+        long = "pid",
+        value_name = "PID",
+        required_unless_present = "all_python"
+    )]
+    pub pid: Vec<u32>,
+
+    /// Dump every Python process on the machine.
+    #[arg(long, conflicts_with = "pid")]
+    pub all_python: bool,
+
+    /// One JSON object per process, one per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tachyon-bpf run [OPTIONS] -- CMD [ARGS…]`, `run [OPTIONS] SCRIPT.py

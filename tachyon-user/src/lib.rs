@@ -7,6 +7,7 @@ pub mod bpf;
 pub mod budget;
 pub mod cli;
 pub mod container;
+pub mod dump;
 pub mod engine;
 pub mod export;
 pub mod filecache;

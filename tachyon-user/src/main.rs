@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tachyon::cli::{Cli, Command, ReplayArgs, SamplingArgs};
+use tachyon::cli::{Cli, Command, DumpArgs, ReplayArgs, SamplingArgs};
 use tachyon::container::PlaceFilter;
 use tachyon::mode::Mode;
 use tachyon::output::{
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Some(Command::Replay(args)) => replay(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Agent(args)) => agent::run(*args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_command::run(*args),
+        Some(Command::Dump(args)) => dump(args),
         None => run(cli),
     };
     match result {
@@ -150,6 +151,55 @@ fn warn_if_empty(summary: &Summary) -> bool {
         summary.duration.as_secs_f64()
     );
     true
+}
+
+/// `tachyon-bpf dump`: each process's threads, now. With --all-python,
+/// a process that cannot be read is skipped (said on stderr); with --pid,
+/// it is an error.
+fn dump(args: DumpArgs) -> Result<ExitCode> {
+    use tachyon::dump::{dump_process, render_json, render_text};
+    use tachyon::python::process::{InspectError, Inspector};
+    let mut inspector = Inspector::new();
+    let me = std::process::id();
+    let pids: Vec<u32> = match args.all_python {
+        true => tachyon::procfs::all_pids()
+            .into_iter()
+            .filter(|&p| p != me)
+            .collect(),
+        false => args.pid.clone(),
+    };
+    let mut out = String::new();
+    let mut dumped = 0;
+    for pid in pids {
+        match dump_process(&mut inspector, pid) {
+            Ok(d) => {
+                dumped += 1;
+                if args.json {
+                    out.push_str(&render_json(&d).to_string());
+                    out.push('\n');
+                } else {
+                    if dumped > 1 {
+                        out.push('\n');
+                    }
+                    out.push_str(&render_text(&d));
+                }
+            }
+            Err(tachyon::dump::DumpError::Inspect(
+                InspectError::NotPython { .. }
+                | InspectError::NoProcess(_)
+                | InspectError::Exited(_)
+                | InspectError::NoRuntime { .. },
+            )) if args.all_python => {}
+            Err(e) if args.all_python => eprintln!("tachyon-bpf: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    print!("{out}");
+    if dumped == 0 && args.all_python {
+        eprintln!("tachyon-bpf: warning: no Python process to dump");
+        return Ok(ExitCode::from(EMPTY_PROFILE));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Saves `profile` as a recording in the temporary folder.

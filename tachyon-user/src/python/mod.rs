@@ -7,3 +7,4 @@ pub mod linetable;
 pub mod memory;
 pub mod objects;
 pub mod process;
+pub mod walker;
