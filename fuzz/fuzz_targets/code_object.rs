@@ -6,26 +6,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use tachyon::python::layout::layout_for;
-use tachyon::python::memory::{MemoryError, RemoteMemory};
+use tachyon::python::memory::RemoteMemory;
 use tachyon::python::objects::{read_bytes, read_code, read_str};
 
-const BASE: u64 = 0x7f00_0000_0000;
-
-struct Wrapped<'a>(&'a [u8]);
-
-impl RemoteMemory for Wrapped<'_> {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-        let len = self.0.len() as u64;
-        if len == 0 || addr < BASE || buf.len() > 1 << 20 {
-            // As a read of a process that is gone.
-            return Err(MemoryError::Gone(0));
-        }
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.0[((addr - BASE + i as u64) % len) as usize];
-        }
-        Ok(())
-    }
-}
+#[path = "wrapped.rs"]
+mod wrapped;
+use wrapped::{Wrapped, BASE};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&version, memory)) = data.split_first() else {

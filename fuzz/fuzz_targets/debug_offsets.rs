@@ -8,25 +8,11 @@
 use libfuzzer_sys::fuzz_target;
 use tachyon::python::debug_offsets::{probe, DebugTable};
 use tachyon::python::layout::{DEBUG_OFFSET_ARRANGEMENTS, LAYOUTS};
-use tachyon::python::memory::{MemoryError, RemoteMemory};
 use tachyon_common::FRAME_BUF_SIZE;
 
-const BASE: u64 = 0x7f00_0000_0000;
-
-struct Wrapped<'a>(&'a [u8]);
-
-impl RemoteMemory for Wrapped<'_> {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-        let len = self.0.len() as u64;
-        if len == 0 || addr < BASE || buf.len() > 1 << 20 {
-            return Err(MemoryError::Gone(0));
-        }
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.0[((addr - BASE + i as u64) % len) as usize];
-        }
-        Ok(())
-    }
-}
+#[path = "wrapped.rs"]
+mod wrapped;
+use wrapped::{Wrapped, BASE};
 
 fuzz_target!(|data: &[u8]| {
     let mem = Wrapped(data);

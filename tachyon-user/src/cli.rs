@@ -33,6 +33,12 @@ pub struct Cli {
     #[command(flatten)]
     pub out: OutputArgs,
 
+    /// Print a line on stderr, updated every second: elapsed time,
+    /// samples per second, lost samples, processes, threads (on a terminal
+    /// with --duration a progress bar is shown anyway).
+    #[arg(long)]
+    pub realtime_stats: bool,
+
     /// A subcommand instead of a profiling run.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -168,6 +174,10 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub out: OutputArgs,
+
+    /// As the main command's --realtime-stats.
+    #[arg(long)]
+    pub realtime_stats: bool,
 
     /// The command and its arguments (after `--`), or SCRIPT.py and its
     /// arguments (run with `python3` from PATH), or the module's arguments.

@@ -461,6 +461,23 @@ impl Engine {
 
     /// Closes the profile: threads still off CPU weigh the time until now,
     /// the counters go into the summary.
+    /// The run's counters now, for live progress.
+    pub(crate) fn live_stats(&self, elapsed: Duration) -> crate::progress::LiveStats {
+        let counters = self.sampler.counters();
+        crate::progress::LiveStats {
+            elapsed,
+            samples: self.windowed.samples + self.profile.total_samples(),
+            lost: counters[counter::LOST as usize],
+            processes: self.tracker.live(),
+            threads: self
+                .profile
+                .processes
+                .values()
+                .map(|p| p.threads.len())
+                .sum(),
+        }
+    }
+
     pub(crate) fn finish(mut self, duration: Duration) -> (Profile, Summary) {
         self.flush_off_cpu();
         let counters = self.sampler.counters();

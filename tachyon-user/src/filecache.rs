@@ -67,6 +67,18 @@ impl<T> FileCache<T> {
         if let Some(v) = self.entries.get(&key) {
             return Ok(v.clone());
         }
+        self.parse_into(key, file, &meta, parse, io_error)
+    }
+
+    /// Checks, parses and caches `file` under `key`.
+    fn parse_into<E>(
+        &mut self,
+        key: (u64, u64),
+        file: File,
+        meta: &std::fs::Metadata,
+        parse: impl FnOnce(File) -> Result<T, E>,
+        io_error: impl FnOnce(std::io::Error) -> E,
+    ) -> Result<Arc<T>, E> {
         if let Err(why) = plausible_binary(meta.len(), meta.blocks()) {
             return Err(io_error(std::io::Error::other(why)));
         }
@@ -96,18 +108,7 @@ impl<T> FileCache<T> {
         }
         let file = open().map_err(&io_error)?;
         let meta = file.metadata().map_err(&io_error)?;
-        if let Err(why) = plausible_binary(meta.len(), meta.blocks()) {
-            return Err(io_error(std::io::Error::other(why)));
-        }
-        let v = Arc::new(parse(file)?);
-        if self
-            .entries
-            .push(key, v.clone())
-            .is_some_and(|(k, _)| k != key)
-        {
-            self.evictions += 1;
-        }
-        Ok(v)
+        self.parse_into(key, file, &meta, parse, io_error)
     }
 
     pub fn len(&self) -> usize {

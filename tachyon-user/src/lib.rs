@@ -19,6 +19,7 @@ pub mod native;
 pub mod output;
 pub mod procfs;
 pub mod profile;
+pub mod progress;
 pub mod python;
 pub mod record;
 pub mod report;

@@ -91,6 +91,7 @@ fn session_options(
         filters,
         wait: s.wait,
         docker_root: s.docker_root.clone(),
+        progress: tachyon::progress::Progress::Off,
     })
 }
 
@@ -110,26 +111,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let format = out.output_format()?;
     let target = out.target()?;
     let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
-    let opts = session_options(
+    let mut opts = session_options(
         &cli.sampling,
         cli.mode.mode,
         cli.duration,
         format.needs_timeline(),
     )?;
+    opts.progress = tachyon::progress::Progress::choose(cli.realtime_stats, cli.duration);
     let (profile, summary) = sample(opts, None)?;
     eprintln!("{summary}");
     let empty = warn_if_empty(&summary);
-    if let Err(e) = emit(&profile, format, &out.write_options(), baseline, &target) {
-        // Nothing collected is lost: the run goes into a recording.
-        return Err(match save_recording(&profile) {
-            Ok(saved) => e.context(format!(
-                "the profile is saved as {} (write it with `tachyon-bpf replay {} -o FILE`)",
-                saved.display(),
-                saved.display()
-            )),
-            Err(e2) => e.context(format!("and it could not be saved either: {e2}")),
-        });
-    }
+    emit_or_save(&profile, format, &out.write_options(), baseline, &target)?;
     Ok(if empty {
         ExitCode::from(EMPTY_PROFILE)
     } else {
@@ -202,6 +194,25 @@ fn dump(args: DumpArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// [`emit`], or, when the profile cannot be written, a recording of it in
+/// the temporary folder, named in the error: nothing collected is lost.
+fn emit_or_save(
+    profile: &Profile,
+    format: OutputFormat,
+    options: &WriteOptions,
+    baseline: Option<DiffBaseline>,
+    target: &Target,
+) -> Result<()> {
+    emit(profile, format, options, baseline, target).map_err(|e| match save_recording(profile) {
+        Ok(saved) => e.context(format!(
+            "the profile is saved as {} (write it with `tachyon-bpf replay {} -o FILE`)",
+            saved.display(),
+            saved.display()
+        )),
+        Err(e2) => e.context(format!("and it could not be saved either: {e2}")),
+    })
+}
+
 /// Saves `profile` as a recording in the temporary folder.
 fn save_recording(profile: &Profile) -> Result<std::path::PathBuf> {
     let path = std::env::temp_dir().join(format!("tachyon-bpf-{}.tbr", std::process::id()));
@@ -272,6 +283,16 @@ fn make_writer(
     })
 }
 
+/// Completes when `s` is delivered (never when it could not be set up).
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s.as_mut() {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Completes on Ctrl-C, SIGTERM or SIGHUP: the run stops and writes what
 /// it collected. From then on, a second one exits at once.
 async fn shutdown_signal() {
@@ -279,14 +300,6 @@ async fn shutdown_signal() {
     let mut int = signal(SignalKind::interrupt()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
-    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-        match s.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
     let name = tokio::select! {
         _ = recv(&mut int) => "interrupted",
         _ = recv(&mut term) => "terminated",

@@ -10,7 +10,7 @@ use tachyon::cli::RunArgs;
 use tachyon::launch::{self, Launched};
 use tachyon::session;
 
-use super::{emit, load_baseline, save_recording, session_options, warn_if_empty, EMPTY_PROFILE};
+use super::{emit_or_save, load_baseline, recv, session_options, warn_if_empty, EMPTY_PROFILE};
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let s = &args.sampling;
@@ -34,6 +34,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         format.needs_timeline(),
     )?;
     opts.targets = session::Targets::Pids(Vec::new());
+    opts.progress = tachyon::progress::Progress::choose(args.realtime_stats, args.duration);
     let mut ready = session::preflight(&opts)?;
 
     let mut child = launch::spawn_gated(&argv, who.as_ref())?;
@@ -67,17 +68,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     eprintln!("{summary}");
     let empty = warn_if_empty(&summary);
-    if let Err(e) = emit(&profile, format, &out.write_options(), baseline, &target) {
-        let e = match save_recording(&profile) {
-            Ok(saved) => e.context(format!(
-                "the profile is saved as {} (write it with `tachyon-bpf replay {} -o FILE`)",
-                saved.display(),
-                saved.display()
-            )),
-            Err(e2) => e.context(format!("and it could not be saved either: {e2}")),
-        };
-        return Err(e);
-    }
+    emit_or_save(&profile, format, &out.write_options(), baseline, &target)?;
     let code = match exit.get() {
         Some(code) => code,
         None => wait_after_duration(&child),
@@ -120,14 +111,6 @@ async fn until_exit(pid: u32, exit: Rc<Cell<Option<i32>>>) {
     let mut int = signal(SignalKind::interrupt()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
     let mut hup = signal(SignalKind::hangup()).ok();
-    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-        match s.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
     let mut forwarded = 0;
     loop {
         let sig = tokio::select! {

@@ -51,6 +51,8 @@ pub struct SessionOptions {
     pub wait: bool,
     /// Docker's data root, for container names and images.
     pub docker_root: PathBuf,
+    /// What to show on stderr while sampling.
+    pub progress: crate::progress::Progress,
 }
 
 /// Why a run could not start.
@@ -202,6 +204,7 @@ pub async fn run(
     engine.start(ready.initial, &ready.follow);
     on_started();
     let until_deadline = sleep_for(engine.opts.duration);
+    let mut reporter = crate::progress::Reporter::new(engine.opts.progress, engine.opts.duration);
     tokio::pin!(until_deadline, stop);
     let mut ticks = Ticks::new(
         windows.as_ref().map(|w| w.interval),
@@ -225,6 +228,9 @@ pub async fn run(
             Some((pid, attempt)) = retry_rx.recv() => engine.retry(pid, attempt),
             _ = &mut until_deadline => break,
             _ = &mut stop => break,
+            _ = ticks.stats.tick(), if reporter.enabled() => {
+                reporter.update(engine.live_stats(started.elapsed()));
+            }
             _ = ticks.check.tick() => {
                 engine.housekeeping();
                 if engine.tracker.all_targets_gone(&engine.host) {
@@ -233,6 +239,7 @@ pub async fn run(
             }
         }
     }
+    reporter.finish();
     // Whatever the kernel wrote before we stopped still counts.
     while engine.drain(ring.get_mut()) {}
     kernel_logs.flush();
@@ -270,6 +277,8 @@ struct Ticks {
     drain: tokio::time::Interval,
     /// The end of a window (continuous mode).
     window: tokio::time::Interval,
+    /// Live progress (`--realtime-stats`, the bar).
+    stats: tokio::time::Interval,
 }
 
 impl Ticks {
@@ -281,6 +290,10 @@ impl Ticks {
             check: tokio::time::interval(Duration::from_millis(100)),
             drain,
             window: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
+            stats: tokio::time::interval_at(
+                tokio::time::Instant::now() + Duration::from_secs(1),
+                Duration::from_secs(1),
+            ),
         }
     }
 }

@@ -255,6 +255,17 @@ pub fn profile(args: &[&str], ext: &str) -> Run {
     }
 }
 
+/// `tachyon-bpf TARGET… --duration 3 --rate 1000 --mode cpu` into a
+/// collapsed file, which must succeed: (stacks, stderr).
+pub fn cpu_profile(label: &str, target: &[&str]) -> (Vec<Stack>, String) {
+    let mut args = target.to_vec();
+    args.extend(["--duration", "3", "--rate", "1000", "--mode", "cpu"]);
+    let run = profile(&args, "collapsed");
+    assert!(run.output.status.success(), "{label}: {}", run.stderr);
+    let stacks = parse_collapsed(run.profile.as_deref().unwrap_or(""));
+    (stacks, run.stderr)
+}
+
 /// Runs the binary with `args` only.
 pub fn run_binary(args: &[&str]) -> Output {
     Command::new(binary())

@@ -14,20 +14,7 @@ use tachyon_e2e::*;
 fn found_by_all_python(label: &str, program: &Path, env: &[(&str, &Path)]) {
     let w = Workload::start_with_env(program, "cpu_split.py", &["30"], env);
     let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--all-python",
-            "--duration",
-            "3",
-            "--rate",
-            "1000",
-            "--mode",
-            "cpu",
-        ],
-        "collapsed",
-    );
-    assert!(run.output.status.success(), "{label}: {}", run.stderr);
-    let stacks = parse_collapsed(run.profile.as_deref().unwrap_or(""));
+    let (stacks, stderr) = cpu_profile(label, &["--all-python"]);
     let name = program
         .file_name()
         .and_then(|n| n.to_str())
@@ -36,9 +23,9 @@ fn found_by_all_python(label: &str, program: &Path, env: &[(&str, &Path)]) {
     assert!(
         stacks.iter().any(|s| s.frames[0] == root),
         "{label}: no stack rooted at {root:?}\n{}",
-        run.stderr
+        stderr
     );
-    assert_cpu_split(label, &w.first_line, &pid, &stacks, &run.stderr, false);
+    assert_cpu_split(label, &w.first_line, &pid, &stacks, &stderr, false);
 }
 
 /// A copy of `label`'s interpreter under another name, in a fresh dir.
@@ -145,27 +132,13 @@ fn a_binary_named_for_another_version_is_profiled_as_what_it_is() {
     };
     let w = Workload::start(&fake, "cpu_split.py", &["30"]);
     let pid = w.pid().to_string();
-    let run = profile(
-        &[
-            "--pid",
-            &pid,
-            "--duration",
-            "3",
-            "--rate",
-            "1000",
-            "--mode",
-            "cpu",
-        ],
-        "collapsed",
-    );
-    assert!(run.output.status.success(), "{}", run.stderr);
-    let stacks = parse_collapsed(run.profile.as_deref().unwrap_or(""));
+    let (stacks, stderr) = cpu_profile("3.11 as python3.12", &["--pid", &pid]);
     assert_cpu_split(
         "3.11 as python3.12",
         &w.first_line,
         &pid,
         &stacks,
-        &run.stderr,
+        &stderr,
         true,
     );
 

@@ -314,3 +314,38 @@ fn an_empty_profile_is_a_warning_and_a_failure() {
     );
     assert!(run.profile.is_some(), "the profile was not written");
 }
+
+/// `--realtime-stats` into a pipe: one line a second (elapsed, samples/s,
+/// lost, processes, threads); without it, nothing of the kind.
+#[test]
+fn realtime_stats_only_when_asked() {
+    let Some(p) = profile_workload(
+        "3.12",
+        "cpu_split.py",
+        &["30"],
+        &["--duration", "3.5", "--mode", "cpu", "--realtime-stats"],
+    ) else {
+        return;
+    };
+    let lines: Vec<&str> = p
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" samples/s, "))
+        .collect();
+    assert!((3..=4).contains(&lines.len()), "{}", p.stderr);
+    let last = lines[lines.len() - 1];
+    // e.g. "tachyon-bpf: 3.0 s, 1000 samples/s, 0 lost, 1 process, 1 thread"
+    let rate: f64 = last
+        .split(", ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.parse().ok())
+        .expect("samples/s");
+    assert!(rate > 500.0, "{last}");
+    assert!(last.ends_with("0 lost, 1 process, 1 thread"), "{last}");
+    let quiet = profile(
+        &["--pid", &p.pid, "--duration", "1.5", "--mode", "cpu"],
+        "collapsed",
+    );
+    assert!(!quiet.stderr.contains("samples/s"), "{}", quiet.stderr);
+}
