@@ -52,13 +52,12 @@ static PY_PROCS: HashMap<u32, ProcInfo> = HashMap::with_max_entries(MAX_PROCESSE
 #[map]
 static TSTATE_CACHE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
 /// (tgid << 32 | tid) → when a walk last found no `PyThreadState` for it
-/// (ktime ns) and the head of the first interpreter's thread list then:
-/// its ticks skip the walk for `NO_TSTATE_TTL_NS` while that head stays
-/// the same (a new thread state goes in at the head, so a thread that gets
-/// one, a starting interpreter's first, is walked for again at once).
+/// (ktime ns): its ticks skip the walk for `NO_TSTATE_TTL_NS`. Not while
+/// the interpreter has no thread state at all (a starting interpreter: its
+/// main thread gets the first one within milliseconds, and must be walked
+/// for again at once).
 #[map]
-static NO_TSTATE_SEEN: LruHashMap<u64, [u64; 2]> =
-    LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
+static NO_TSTATE_SEEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
 /// Threads whose off-CPU stack was captured: tid → tgid (wall mode).
 #[map]
 static OFF_CPU: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_THREAD_CACHE, 0);
@@ -381,27 +380,25 @@ fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsba
     }
     // SAFETY: bpf_ktime_get_ns has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    let mut interp = read_user::<u64>(runtime + off.runtime_interp_head as u64).unwrap_or(0);
-    let first_head = if interp != 0 {
-        user_u64(interp, off.interp_threads_head)
-    } else {
-        0
-    };
     // SAFETY: plain map lookup; the value is copied out.
-    if let Some(&[missed, head]) = unsafe { NO_TSTATE_SEEN.get(key) } {
-        if now.wrapping_sub(missed) < NO_TSTATE_TTL_NS && head == first_head {
+    if let Some(&missed) = unsafe { NO_TSTATE_SEEN.get(key) } {
+        if now.wrapping_sub(missed) < NO_TSTATE_TTL_NS {
             shared_set!(st, found, 2);
             return 0;
         }
     }
     count(counter::TSTATE_WALKS);
     shared_set!(st, steps_left, MAX_THREADS_WALK);
+    let mut interp = read_user::<u64>(runtime + off.runtime_interp_head as u64).unwrap_or(0);
+    // Whether the first interpreter has any thread state yet.
+    let mut any_tstate = false;
     let mut i = 0;
     while i < MAX_INTERPRETERS_WALK {
         if interp == 0 {
             break;
         }
         let head = read_user::<u64>(interp + off.interp_threads_head as u64).unwrap_or(0);
+        any_tstate |= head != 0;
         shared_set!(st, tstate, head);
         shared_set!(st, found, 0);
         // SAFETY: `thread_step` is a valid bpf_loop callback; it takes no context.
@@ -422,7 +419,9 @@ fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsba
         i += 1;
     }
     shared_set!(st, found, 0);
-    let _ = NO_TSTATE_SEEN.insert(key, [now, first_head], 0);
+    if any_tstate {
+        let _ = NO_TSTATE_SEEN.insert(key, now, 0);
+    }
     0
 }
 

@@ -442,10 +442,13 @@ fn unknown_container_is_an_error_at_start() {
         "--duration",
         "1",
     ]);
+    // It starts and samples for the whole second; with nothing to profile
+    // the profile ends up empty, which is said and is exit status 2.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "--wait did not start: {stderr}");
     assert!(
-        out.status.success(),
-        "--wait did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("tachyon-bpf summary") && stderr.contains("the profile is empty"),
+        "{stderr}"
     );
 }
 
