@@ -341,6 +341,7 @@ impl Tracker {
             Err(
                 e @ (InspectError::Unsupported { .. }
                 | InspectError::DebugBuild { .. }
+                | InspectError::TraceRefs { .. }
                 | InspectError::NoLayout { .. }
                 | InspectError::VersionUnknown { .. }),
             ) => out.push(Action::Warn(e.to_string())),

@@ -49,6 +49,8 @@ pub enum InspectError {
     VersionUnknown { pid: u32, path: String, why: String },
     #[error("process {pid}: {path} is a debug build of Python 3.{minor} (Py_DEBUG: it has _Py_NegativeRefcount), whose structs have another layout; debug builds are profiled from 3.13 on, where the process states its own layout (_Py_DebugOffsets)")]
     DebugBuild { pid: u32, path: String, minor: u32 },
+    #[error("process {pid}: {path} is a Py_TRACE_REFS build (it has _Py_PrintReferences): its objects carry a 32-byte header the layouts do not read; not supported")]
+    TraceRefs { pid: u32, path: String },
     #[error("process {pid}: no layout fits Python {version}: neither a table row nor any known arrangement of its _Py_DebugOffsets ({why}); not profiled")]
     NoLayout {
         pid: u32,
@@ -104,6 +106,9 @@ pub struct ElfFacts {
     pub rodata_minors: Vec<u32>,
     /// A `Py_DEBUG` build (`_Py_NegativeRefcount` is defined).
     pub debug_build: bool,
+    /// A `Py_TRACE_REFS` build (`_Py_PrintReferences` is defined): every
+    /// object has two more pointers in its header.
+    pub trace_refs: bool,
     /// Its dynamic strings name a libpython: a launcher (`python3.X`, or a
     /// renamed copy) whose interpreter is about to be mapped.
     pub needs_libpython: bool,
@@ -120,6 +125,7 @@ impl ElfFacts {
             first_load: 0,
             rodata_minors: Vec::new(),
             debug_build: false,
+            trace_refs: false,
             needs_libpython: false,
         }
     }
@@ -254,6 +260,7 @@ struct Symbols {
     none: Option<u64>,
     py_version_addr: Option<u64>,
     debug_build: bool,
+    trace_refs: bool,
 }
 
 impl Symbols {
@@ -261,6 +268,11 @@ impl Symbols {
         let slot = match name {
             Ok("_Py_NegativeRefcount") => {
                 self.debug_build = true;
+                return;
+            }
+            // Defined only under Py_TRACE_REFS, in every version.
+            Ok("_Py_PrintReferences") => {
+                self.trace_refs = true;
                 return;
             }
             Ok("_PyRuntime") => &mut self.runtime,
@@ -323,6 +335,7 @@ pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R, symtab: bool) -> Result
         none,
         py_version_addr,
         debug_build,
+        trace_refs,
     } = found;
     let runtime = runtime.or(section_runtime);
     if runtime.is_none() {
@@ -363,6 +376,7 @@ pub fn elf_facts_in<'a, R: object::ReadRef<'a>>(data: R, symtab: bool) -> Result
         first_load,
         rodata_minors,
         debug_build,
+        trace_refs,
         needs_libpython,
     })
 }
@@ -525,6 +539,12 @@ impl Inspector {
                 version: proc.version,
             });
         };
+        if facts.trace_refs {
+            return Err(InspectError::TraceRefs {
+                pid,
+                path: proc.binary,
+            });
+        }
         if facts.debug_build {
             return Err(InspectError::DebugBuild {
                 pid,
@@ -694,6 +714,21 @@ mod tests {
             rodata_minors: rodata_minors.to_vec(),
             ..ElfFacts::nothing()
         }
+    }
+
+    #[test]
+    fn debug_and_trace_refs_builds_are_told_by_their_symbols() {
+        let mut s = Symbols::default();
+        s.see(Ok("_PyRuntime"), 0x1000);
+        s.see(Ok("PyCode_Type"), 0x2000);
+        assert!(!s.debug_build && !s.trace_refs);
+        s.see(Ok("_Py_NegativeRefcount"), 0x3000);
+        assert!(s.debug_build && !s.trace_refs);
+        s.see(Ok("_Py_PrintReferences"), 0x4000);
+        assert!(s.trace_refs);
+        // The first address of a name is kept.
+        s.see(Ok("_PyRuntime"), 0x9000);
+        assert_eq!((s.runtime, s.code_type), (Some(0x1000), Some(0x2000)));
     }
 
     #[test]
