@@ -68,7 +68,9 @@ pub(crate) fn open_no_follow(path: &Path) -> std::io::Result<File> {
 
 /// Up to `limit` bytes of `file`, and whether there was more.
 pub(crate) fn read_limited(file: File, limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
-    let mut buf = Vec::new();
+    // Room for a typical /proc file in the first read (no small probe
+    // reads: each read of a seq_file regenerates its text).
+    let mut buf = Vec::with_capacity(limit.min(16 << 10) as usize);
     file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
     let truncated = buf.len() as u64 > limit;
     buf.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
