@@ -122,6 +122,63 @@ pub const ALL_INTERPRETERS: &[&str] = &[
     "3.15-dbg",
 ];
 
+/// One `#[test]` per interpreter of [`ALL_INTERPRETERS`], each calling
+/// `$f(label)`, named `python_3_8` … `python_3_15_dbg`; put it in a module
+/// of its own (`mod every_interpreter { use super::*; for_every_interpreter!(f); }`).
+#[macro_export]
+macro_rules! for_every_interpreter {
+    ($f:ident) => {
+        #[test]
+        fn python_3_8() {
+            $f("3.8")
+        }
+        #[test]
+        fn python_3_9() {
+            $f("3.9")
+        }
+        #[test]
+        fn python_3_10() {
+            $f("3.10")
+        }
+        #[test]
+        fn python_3_11() {
+            $f("3.11")
+        }
+        #[test]
+        fn python_3_12() {
+            $f("3.12")
+        }
+        #[test]
+        fn python_3_13() {
+            $f("3.13")
+        }
+        #[test]
+        fn python_3_11_debian() {
+            $f("3.11-debian")
+        }
+        #[test]
+        fn python_3_14() {
+            $f("3.14")
+        }
+        #[test]
+        fn python_3_15() {
+            $f("3.15")
+        }
+        #[test]
+        fn python_3_13_dbg() {
+            $f("3.13-dbg")
+        }
+        #[test]
+        fn python_3_14_dbg() {
+            $f("3.14-dbg")
+        }
+        #[test]
+        fn python_3_15_dbg() {
+            $f("3.15-dbg")
+        }
+    };
+}
+
 impl Interpreter {
     /// The interpreter exists (skips locally, fails in CI otherwise).
     pub fn require(&self) -> bool {

@@ -106,18 +106,11 @@ fn dump_for(label: &'static str) {
     );
 }
 
-macro_rules! per_interpreter {
-    ($($name:ident => $label:literal),* $(,)?) => {
-        $( #[test] fn $name() { dump_for($label) } )*
-    };
+/// On every interpreter of the matrix.
+mod every_interpreter {
+    use super::*;
+    tachyon_e2e::for_every_interpreter!(dump_for);
 }
-
-per_interpreter!(
-    dump_3_8 => "3.8", dump_3_9 => "3.9", dump_3_10 => "3.10", dump_3_11 => "3.11",
-    dump_3_11_debian => "3.11-debian", dump_3_12 => "3.12", dump_3_13 => "3.13",
-    dump_3_14 => "3.14", dump_3_15 => "3.15", dump_3_13_dbg => "3.13-dbg",
-    dump_3_14_dbg => "3.14-dbg", dump_3_15_dbg => "3.15-dbg",
-);
 
 /// Something that is not Python is an error with the reason.
 #[test]

@@ -65,18 +65,11 @@ fn run_cpu_split(label: &'static str) {
     assert_eq!(s["stacks with read errors"], 0.0, "{err}");
 }
 
-macro_rules! per_interpreter {
-    ($($name:ident => $label:literal),* $(,)?) => {
-        $( #[test] fn $name() { run_cpu_split($label) } )*
-    };
+/// On every interpreter of the matrix.
+mod every_interpreter {
+    use super::*;
+    tachyon_e2e::for_every_interpreter!(run_cpu_split);
 }
-
-per_interpreter!(
-    run_3_8 => "3.8", run_3_9 => "3.9", run_3_10 => "3.10", run_3_11 => "3.11",
-    run_3_11_debian => "3.11-debian", run_3_12 => "3.12", run_3_13 => "3.13",
-    run_3_14 => "3.14", run_3_15 => "3.15", run_3_13_dbg => "3.13-dbg",
-    run_3_14_dbg => "3.14-dbg", run_3_15_dbg => "3.15-dbg",
-);
 
 /// Under sudo (SUDO_UID/SUDO_GID set, running as root) the command runs as
 /// the invoking user, with that user's groups, HOME and USER.
@@ -341,7 +334,8 @@ fn realtime_stats_only_when_asked() {
         .and_then(|r| r.split(' ').next())
         .and_then(|r| r.parse().ok())
         .expect("samples/s");
-    assert!(rate > 500.0, "{last}");
+    // A busy process at 1 kHz, sharing 2 CPUs with the other tests.
+    assert!(rate > 100.0, "{last}");
     assert!(last.ends_with("0 lost, 1 process, 1 thread"), "{last}");
     let quiet = profile(
         &["--pid", &p.pid, "--duration", "1.5", "--mode", "cpu"],
