@@ -76,9 +76,28 @@ fn session_options(
             "nothing to profile: give --all-python, --pid PID, --container NAME or --cgroup PATH"
         );
     };
-    Ok(SessionOptions {
+    Ok(options_for(
+        s,
         targets,
-        follow: Vec::new(),
+        filters,
+        mode,
+        duration,
+        keep_timeline,
+    ))
+}
+
+/// The session options for `targets` and `filters`, the rest from the
+/// sampling flags.
+fn options_for(
+    s: &SamplingArgs,
+    targets: Targets,
+    filters: Vec<PlaceFilter>,
+    mode: Mode,
+    duration: Option<Duration>,
+    keep_timeline: bool,
+) -> SessionOptions {
+    SessionOptions {
+        targets,
         rate_hz: s.rate,
         duration,
         follow_children: s.subprocesses,
@@ -92,7 +111,7 @@ fn session_options(
         wait: s.wait,
         docker_root: s.docker_root.clone(),
         progress: tachyon::progress::Progress::Off,
-    })
+    }
 }
 
 /// Runs a session on a single-threaded runtime until it stops.

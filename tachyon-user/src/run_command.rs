@@ -10,7 +10,7 @@ use tachyon::cli::RunArgs;
 use tachyon::launch::{self, Launched};
 use tachyon::session;
 
-use super::{emit_or_save, load_baseline, recv, session_options, warn_if_empty, EMPTY_PROFILE};
+use super::{emit_or_save, load_baseline, options_for, recv, warn_if_empty, EMPTY_PROFILE};
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let s = &args.sampling;
@@ -27,13 +27,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
     let argv = launch::command_line(args.module.as_deref(), &args.command)?;
     let who = launch::invoking_user()?;
-    let mut opts = session_options(
-        &with_pid_placeholder(s),
+    // The target is the command, followed once it is forked.
+    let mut opts = options_for(
+        s,
+        session::Targets::Pids(Vec::new()),
+        Vec::new(),
         args.mode,
         args.duration,
         format.needs_timeline(),
-    )?;
-    opts.targets = session::Targets::Pids(Vec::new());
+    );
     opts.progress = tachyon::progress::Progress::choose(args.realtime_stats, args.duration);
     let mut ready = session::preflight(&opts)?;
 
@@ -63,7 +65,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
     };
     if let Some(e) = released.take() {
-        let _ = launch::wait_exit(child.pid);
+        // The child exits at once (127); reap it unless the run did.
+        if exit.get().is_none() {
+            let _ = launch::wait_exit(child.pid);
+        }
         return Err(e.into());
     }
     eprintln!("{summary}");
@@ -77,17 +82,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         (0, true) => ExitCode::from(EMPTY_PROFILE),
         (code, _) => ExitCode::from(code.clamp(0, 255) as u8),
     })
-}
-
-/// `session_options` wants a target; `run`'s is the child, set after.
-fn with_pid_placeholder(s: &tachyon::cli::SamplingArgs) -> tachyon::cli::SamplingArgs {
-    tachyon::cli::SamplingArgs {
-        pid: vec![0],
-        container: Vec::new(),
-        cgroup: Vec::new(),
-        docker_root: s.docker_root.clone(),
-        ..*s
-    }
 }
 
 /// The profile was written at --duration while the command runs on: wait

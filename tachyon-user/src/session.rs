@@ -29,9 +29,6 @@ pub use crate::tracker::Targets;
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
     pub targets: Targets,
-    /// Processes to follow (with their descendants) until they run Python:
-    /// the command `run` starts, before it execs.
-    pub follow: Vec<u32>,
     pub rate_hz: u64,
     pub duration: Option<Duration>,
     pub follow_children: bool,
@@ -93,8 +90,9 @@ pub struct WindowStats {
 pub struct Preflight {
     /// The requested processes, inspected.
     pub initial: Vec<PythonProcess>,
-    /// Requested processes that run no Python (yet), followed with
-    /// `--subprocesses`, and those of [`SessionOptions::follow`].
+    /// Processes followed until they or their descendants run Python:
+    /// requested ones that run none yet (with `--subprocesses`), and the
+    /// command `run` starts, pushed here before it execs.
     pub follow: Vec<u32>,
     /// The kernel's layout, from vmlinux BTF (parsed once).
     kernel: kernel::KernelLayout,
@@ -107,7 +105,7 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     let kernel = kernel::kernel_layout()?;
     let mut inspector = Inspector::new();
     let mut initial = Vec::new();
-    let mut follow = opts.follow.clone();
+    let mut follow = Vec::new();
     if let Targets::Pids(pids) = &opts.targets {
         for &pid in pids {
             match inspector.inspect(pid) {

@@ -39,8 +39,9 @@ pub trait Host {
     fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError>;
     /// The start time of `pid`; `None` when it is gone.
     fn start_time(&self, pid: u32) -> Option<u64>;
-    /// The parent of `pid`; `None` when it is gone.
-    fn parent(&self, pid: u32) -> Option<u32>;
+    /// The start time and the parent of `pid` (one read of its stat);
+    /// `None` when it is gone.
+    fn lineage(&self, pid: u32) -> Option<(u64, u32)>;
     /// The short name of `pid`.
     fn comm(&self, pid: u32) -> String;
     /// Where `pid` runs (cgroup, container).
@@ -70,8 +71,8 @@ impl Host for SystemHost {
     fn start_time(&self, pid: u32) -> Option<u64> {
         procfs::stat(pid).map(|s| s.start_time)
     }
-    fn parent(&self, pid: u32) -> Option<u32> {
-        procfs::stat(pid).map(|s| s.ppid)
+    fn lineage(&self, pid: u32) -> Option<(u64, u32)> {
+        procfs::stat(pid).map(|s| (s.start_time, s.ppid))
     }
     fn comm(&self, pid: u32) -> String {
         procfs::comm(pid)
@@ -203,27 +204,24 @@ impl Tracker {
         if !self.follow_children || self.followed.is_empty() {
             return false;
         }
-        let mut p = pid;
+        let Some((start_time, mut parent)) = host.lineage(pid) else {
+            return false;
+        };
         for _ in 0..Self::ANCESTRY_DEPTH {
-            let Some(parent) = host.parent(p) else {
-                return false;
-            };
             if parent <= 1 {
                 return false;
             }
-            let followed = host.start_time(parent).is_some_and(|start_time| {
-                self.followed.contains(&ProcessKey {
-                    pid: parent,
-                    start_time,
-                })
-            });
-            if followed {
-                if let Some(start_time) = host.start_time(pid) {
-                    self.followed.insert(ProcessKey { pid, start_time });
-                }
+            let Some((parent_start, grandparent)) = host.lineage(parent) else {
+                return false;
+            };
+            if self.followed.contains(&ProcessKey {
+                pid: parent,
+                start_time: parent_start,
+            }) {
+                self.followed.insert(ProcessKey { pid, start_time });
                 return true;
             }
-            p = parent;
+            parent = grandparent;
         }
         false
     }
@@ -442,10 +440,9 @@ mod tests {
     }
 
     impl Host for FakeHost {
-        fn parent(&self, pid: u32) -> Option<u32> {
-            self.procs
-                .contains_key(&pid)
-                .then(|| self.parents.get(&pid).copied().unwrap_or(1))
+        fn lineage(&self, pid: u32) -> Option<(u64, u32)> {
+            let (start, _) = self.procs.get(&pid)?;
+            Some((*start, self.parents.get(&pid).copied().unwrap_or(1)))
         }
         fn inspect(&mut self, pid: u32) -> Result<PythonProcess, InspectError> {
             self.inspected.push(pid);

@@ -519,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn every_position_lies_inside_its_struct_and_the_bytes_read() {
+        for p in DEBUG_OFFSET_ARRANGEMENTS {
+            assert!(p.struct_size as usize <= TABLE_READ, "3.{}", p.minor);
+            let row = layout_for(p.minor).expect("row");
+            let positions = p
+                .expectations(row)
+                .into_iter()
+                .map(|(_, at, _)| at)
+                .chain([p.tstate_size, p.frame_size, p.code_size, p.pyobject_size])
+                .chain([p.interp_gc, p.gc_collecting]);
+            for at in positions {
+                assert!(at + 8 <= p.struct_size, "3.{}: {at}", p.minor);
+            }
+        }
+    }
+
+    #[test]
     fn own_release_line_first_then_newest() {
         let minors = |hex| -> Vec<(u32, u32)> {
             arrangements_for(hex)

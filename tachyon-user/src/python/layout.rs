@@ -81,7 +81,7 @@ pub struct DebugOffsetPositions {
     /// `PY_VERSION_HEX` (pre-releases changed the struct).
     pub minor: u32,
     pub since_hex: u32,
-    /// `sizeof(_Py_DebugOffsets)`: bytes to read.
+    /// `sizeof(_Py_DebugOffsets)`: every position lies inside it.
     pub struct_size: u32,
     pub interpreters_head: u32,
     pub interp_next: u32,
@@ -224,11 +224,6 @@ pub const DEBUG_OFFSET_ARRANGEMENTS: &[DebugOffsetPositions] =
 pub const FIRST_DEBUG_OFFSETS_MINOR: u32 = 13;
 
 impl DebugOffsetPositions {
-    /// Bytes of `_Py_DebugOffsets` to read.
-    pub fn read_size(&self) -> usize {
-        self.struct_size as usize
-    }
-
     /// (what, position in `_Py_DebugOffsets`, value the layout expects):
     /// every offset a row takes for granted that the process also states.
     pub fn expectations(&self, l: &Layout) -> Vec<(&'static str, u32, u64)> {

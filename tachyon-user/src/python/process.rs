@@ -244,7 +244,7 @@ fn elf_objects(maps: &[Mapping]) -> Vec<&Mapping> {
                 && seen.insert((m.dev, m.inode))
         })
         .collect();
-    objects.sort_by_key(|m| match minor_from_name(m.file_name()) {
+    objects.sort_by_cached_key(|m| match minor_from_name(m.file_name()) {
         Some(_) if m.file_name().starts_with("lib") => 0,
         Some(_) => 1,
         None => 2,
@@ -424,7 +424,7 @@ impl Inspector {
         pid: u32,
         comm: &str,
         maps: &'m [Mapping],
-    ) -> Result<(&'m Mapping, std::sync::Arc<ElfFacts>), InspectError> {
+    ) -> Result<(&'m Mapping, std::sync::Arc<ElfFacts>, u64), InspectError> {
         let mut launcher: Option<&Mapping> = None;
         for m in elf_objects(maps) {
             let named = minor_from_name(m.file_name()).is_some();
@@ -460,8 +460,8 @@ impl Inspector {
                     continue;
                 }
             };
-            if facts.runtime.is_some() {
-                return Ok((m, facts));
+            if let Some(runtime) = facts.runtime {
+                return Ok((m, facts, runtime));
             }
             if named || facts.needs_libpython {
                 launcher.get_or_insert(m);
@@ -495,11 +495,8 @@ impl Inspector {
         if maps.is_empty() && procfs::stat(pid).is_some_and(|s| s.state == 'Z') {
             return Err(InspectError::Exited(pid));
         }
-        let (map, facts) = self.find_runtime(pid, &comm, &maps)?;
+        let (map, facts, runtime) = self.find_runtime(pid, &comm, &maps)?;
         let path = map.path.clone();
-        let Some(runtime) = facts.runtime else {
-            return Err(InspectError::NoRuntime { pid, path });
-        };
         let named = minor_from_name(map.file_name());
         let minor = binary_minor(&facts, named).map_err(|why| InspectError::VersionUnknown {
             pid,
