@@ -114,6 +114,12 @@ def d28(): d29()  # LINE d28
 def d29(): nap()  # LINE d29
 
 
+def run(fn, started, ready):
+    started.append((threading.get_native_id(), threading.current_thread().name, fn.__name__))
+    ready.wait()
+    fn()  # LINE run
+
+
 def lines():
     found = {}
     with open(__file__) as f:
@@ -137,15 +143,9 @@ def main():
         lock.acquire()
         started = []
         ready = threading.Barrier(11)
-
-        def run(fn):
-            started.append((threading.get_native_id(), threading.current_thread().name, fn.__name__))
-            ready.wait()
-            fn()  # LINE run
-
         fns = [sleep_a, lock_a, event_a, sleep_b, lock_b, event_b, sleep_c, lock_c, event_c, lock_d]
         for i, fn in enumerate(fns):
-            threading.Thread(target=run, args=(fn,), name="blocked-%d" % i, daemon=True).start()
+            threading.Thread(target=run, args=(fn, started, ready), name="blocked-%d" % i, daemon=True).start()
         ready.wait()
         time.sleep(0.3)  # let every thread reach its wait
         report(threads={str(tid): {"name": name, "function": fn} for tid, name, fn in started})
