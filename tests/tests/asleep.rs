@@ -334,3 +334,139 @@ mod both_walkers_agree {
     use super::*;
     tachyon_e2e::for_every_interpreter!(same_stack_both_ways);
 }
+
+/// The weight of the sleeping stack of `asleep.py single` (process `pid`)
+/// in a collapsed wall profile, in microseconds.
+fn asleep_in_inner(stacks: &[Stack], t: &Truth, pid: u32) -> u64 {
+    let (inner, process) = (t.frame("inner", "inner"), format!("(pid {pid})"));
+    stacks
+        .iter()
+        .filter(|s| {
+            s.frames.iter().any(|f| f.ends_with(&process))
+                && s.frames.iter().any(|f| *f == inner)
+                && s.frames.last().is_some_and(|f| f == "<off-CPU: sleep>")
+        })
+        .map(|s| s.count)
+        .sum()
+}
+
+/// A process found by `--all-python`'s start-up scan is booked the same
+/// way (other Python processes on the machine are profiled too; only this
+/// one is looked at).
+#[test]
+fn a_process_found_by_all_python_is_counted_from_the_start() {
+    let py = interpreter("3.12");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let w = start(&py, "single");
+    let t = Truth::of(&w);
+    let secs = SECONDS.to_string();
+    let run = profile(&["--all-python", "--duration", &secs], "collapsed");
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let stacks = parse_collapsed(run.profile.as_deref().unwrap_or(""));
+    let weight = asleep_in_inner(&stacks, &t, w.pid());
+    assert!(
+        weight as f64 >= 0.9 * FULL_RUN_US,
+        "{weight} µs in inner: {}",
+        run.stderr
+    );
+    assert!(
+        parse_summary(&run.stderr)["threads asleep at start"] >= 1.0,
+        "{}",
+        run.stderr
+    );
+}
+
+/// A shell followed with `--subprocesses` whose Python child is already
+/// asleep: the child is found at the start and counted from then.
+#[test]
+fn an_asleep_child_of_a_followed_shell_is_counted_from_the_start() {
+    use std::io::BufRead;
+    let py = interpreter("3.12");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let script = root().join("tests/workloads/asleep.py");
+    let mut shell = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' '{}' single & wait",
+            py.path.display(),
+            script.display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("bash");
+    let mut first = String::new();
+    std::io::BufReader::new(shell.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("the child's truth");
+    let t = Truth(serde_json::from_str(&first).expect("truth json"));
+    let child = t.0["pid"].as_u64().expect("pid") as u32;
+    let stat = format!("/proc/{child}/stat");
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| s.contains(") S "))
+    }));
+    let (shell_pid, secs) = (shell.id().to_string(), SECONDS.to_string());
+    let run = profile(
+        &["--pid", &shell_pid, "--subprocesses", "--duration", &secs],
+        "collapsed",
+    );
+    // SAFETY: kill has no memory preconditions; the child is ours.
+    unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    let _ = shell.kill();
+    let _ = shell.wait();
+    assert!(run.output.status.success(), "{}", run.stderr);
+    let stacks = parse_collapsed(run.profile.as_deref().unwrap_or(""));
+    let weight = asleep_in_inner(&stacks, &t, child);
+    assert!(
+        weight as f64 >= 0.9 * FULL_RUN_US,
+        "{weight} µs in inner: {stacks:?}"
+    );
+    check_counters("3.12 child", &run.stderr, 1.0);
+}
+
+/// The agent cuts windows: a thread asleep across them weighs its time in
+/// each one, not all of it in the window where it wakes (or the last).
+#[test]
+fn a_thread_asleep_across_agent_windows_weighs_in_each() {
+    let py = interpreter("3.12");
+    let Some(venv_python) = consumers_python() else {
+        return;
+    };
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let w = start(&py, "single");
+    let dir = TempDir::new("asleep-agent");
+    let windows = dir.0.join("windows");
+    let out = std::process::Command::new(binary())
+        .args(["agent", "--pid", &w.pid().to_string(), "--interval", "1s"])
+        .args(["--duration", "4.5", "--output-dir"])
+        .arg(&windows)
+        .output()
+        .expect("run the agent");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let mut files: Vec<_> = std::fs::read_dir(&windows)
+        .expect("windows")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}\n{stderr}");
+    for (i, f) in files.iter().enumerate() {
+        let d = run_consumer(&venv_python, "decode_pprof.py", f);
+        let functions = d["functions"].to_string();
+        assert!(functions.contains("\"inner\""), "window {i}: {d}");
+        if i + 1 < files.len() {
+            // A whole window: the thread was asleep all of it.
+            let weight = d["total_nanoseconds"].as_i64().expect("weight") as f64;
+            let length = d["duration_nanos"].as_i64().expect("duration") as f64;
+            assert!(
+                (0.9 * length..=1.05 * length).contains(&weight),
+                "window {i}: {weight} ns asleep in {length} ns"
+            );
+        }
+    }
+}
