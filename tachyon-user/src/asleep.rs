@@ -23,7 +23,7 @@ use tachyon_common::{
 use crate::procfs::Task;
 use crate::python::layout::Layout;
 use crate::python::memory::RemoteMemory;
-use crate::python::walker::{walk_process, ThreadStack};
+use crate::python::walker::{walk_process_up_to, ThreadStack};
 
 /// glibc on x86_64: `offsetof(struct pthread, tid)` (nptl/descr.h; the
 /// same since glibc 2.x began, and what `libthread_db` reads), relative to
@@ -55,7 +55,12 @@ pub struct Survey {
 /// A thread is a candidate when it is not running or runnable (`R`) and
 /// not dead (`Z`, `X`).
 pub fn is_asleep(t: &Task) -> bool {
-    !matches!(t.state, 'R' | 'Z' | 'X' | 'x')
+    is_asleep_state(t.state)
+}
+
+/// [`is_asleep`] of a `stat` state letter.
+pub fn is_asleep_state(state: char) -> bool {
+    !matches!(state, 'R' | 'Z' | 'X' | 'x')
 }
 
 /// The kernel thread of a thread state, among `tids` (the process's).
@@ -78,7 +83,8 @@ pub fn survey(mem: &dyn RemoteMemory, layout: &Layout, runtime: u64, tasks: &[Ta
     if sleeping.is_empty() {
         return Survey::default();
     }
-    let stacks = match walk_process(mem, layout, runtime) {
+    // The kernel's off-CPU captures keep this many frames; so do these.
+    let stacks = match walk_process_up_to(mem, layout, runtime, MAX_OFF_CPU_FRAMES) {
         Ok(s) => s,
         Err(e) => {
             log::debug!("cannot walk the threads: {e}");
@@ -91,7 +97,7 @@ pub fn survey(mem: &dyn RemoteMemory, layout: &Layout, runtime: u64, tasks: &[Ta
     let tids: HashSet<u32> = tasks.iter().map(|t| t.tid).collect();
     let mut out = Survey::default();
     let mut taken = HashSet::new();
-    for mut stack in stacks {
+    for stack in stacks {
         let Some(tid) = tid_of(mem, &stack, &tids) else {
             out.unread += 1;
             continue;
@@ -107,11 +113,6 @@ pub fn survey(mem: &dyn RemoteMemory, layout: &Layout, runtime: u64, tasks: &[Ta
         let mut flags = SAMPLE_OFF_CPU;
         if task.state == 'D' {
             flags |= SAMPLE_UNINTERRUPTIBLE;
-        }
-        // The kernel's off-CPU captures keep this many frames.
-        if stack.frames.len() > MAX_OFF_CPU_FRAMES {
-            stack.frames.truncate(MAX_OFF_CPU_FRAMES);
-            stack.truncated = true;
         }
         if stack.truncated {
             flags |= SAMPLE_TRUNCATED;

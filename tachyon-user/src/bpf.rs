@@ -221,6 +221,11 @@ impl Sampler {
             .map_err(map_err("OFF_CPU"))
     }
 
+    /// The kernel has not reported thread `tid`'s switch-in yet.
+    pub fn awaits_switch_in(&self, tid: u32) -> bool {
+        self.off_cpu.get(&tid, 0).is_ok()
+    }
+
     /// Takes back [`Sampler::expect_switch_in`] (fine if the kernel
     /// already reported it).
     pub fn forget_switch_in(&mut self, tid: u32) {

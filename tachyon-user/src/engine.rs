@@ -287,9 +287,11 @@ impl Engine {
     /// userspace, and have the kernel report its switch-in like any other.
     ///
     /// The kernel is told before the stacks are read, so a thread that wakes
-    /// meanwhile is reported (its seed then weighs until then); one that
-    /// woke between the look at its state and that (microseconds) leaves a
-    /// seed that its next departure replaces.
+    /// meanwhile is reported (its seed then weighs until then). A thread
+    /// that runs after the stacks were read while the kernel still waits
+    /// for its switch-in may have woken before the kernel was told (then no
+    /// switch-in would come until it leaves again): it gets no seed, so its
+    /// time is never counted both on and off CPU.
     fn seed_asleep(&mut self, pid: u32) {
         let now = monotonic_ns();
         let tasks = procfs::tasks(pid);
@@ -316,15 +318,25 @@ impl Engine {
             proc.runtime_addr,
             &tasks,
         );
-        for &tid in &sleeping {
-            if !survey.asleep.iter().any(|a| a.tid == tid) {
-                // Not a Python thread (or unread): nothing of it is booked.
-                self.sampler.forget_switch_in(tid);
-            }
-        }
+        // The threads no thread state claims (not Python threads, or
+        // unread) keep their entry: the kernel may have replaced it with a
+        // departure of its own meanwhile; a switch-in reported for a thread
+        // with nothing booked is ignored.
         self.asleep_unread += survey.unread;
         let slot = self.slots.key(pid);
         for a in survey.asleep {
+            match procfs::task_state(pid, a.tid) {
+                Some(s) if crate::asleep::is_asleep_state(s) => {}
+                // Woke after the kernel was told: its switch-in is reported.
+                Some('R') if !self.sampler.awaits_switch_in(a.tid) => {}
+                // Running, perhaps since before the kernel was told.
+                Some('R') => continue,
+                // Gone, or dead.
+                _ => {
+                    self.sampler.forget_switch_in(a.tid);
+                    continue;
+                }
+            }
             let mut ids = std::mem::take(&mut self.ids);
             ids.clear();
             sym.stack(&a.stack.frames, &mut self.profile, &mut ids);

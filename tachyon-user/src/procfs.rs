@@ -185,6 +185,11 @@ pub fn tasks(pid: u32) -> Vec<Task> {
         .collect()
 }
 
+/// The scheduler state of thread `tid` of `pid` now (`None`: it is gone).
+pub fn task_state(pid: u32, tid: u32) -> Option<char> {
+    parse_task_stat(&read_small(&format!("/proc/{pid}/task/{tid}/stat"))?).map(|(s, _)| s)
+}
+
 /// The state (field 3) and last CPU (field 39) of a task's `stat`, counted
 /// from the last `)` (the name may hold anything).
 fn parse_task_stat(text: &str) -> Option<(char, u32)> {

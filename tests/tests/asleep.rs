@@ -343,7 +343,7 @@ fn asleep_in_inner(stacks: &[Stack], t: &Truth, pid: u32) -> u64 {
         .iter()
         .filter(|s| {
             s.frames.iter().any(|f| f.ends_with(&process))
-                && s.frames.iter().any(|f| *f == inner)
+                && s.frames.contains(&inner)
                 && s.frames.last().is_some_and(|f| f == "<off-CPU: sleep>")
         })
         .map(|s| s.count)

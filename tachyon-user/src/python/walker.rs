@@ -44,11 +44,23 @@ fn u64_at(buf: &[u8], off: u32) -> u64 {
 }
 
 /// Every thread of every interpreter of the process whose `_PyRuntime` is
-/// at `runtime`.
+/// at `runtime`, up to [`MAX_FRAMES`] frames each (an on-CPU sample's
+/// bound).
 pub fn walk_process(
     mem: &dyn RemoteMemory,
     layout: &Layout,
     runtime: u64,
+) -> Result<Vec<ThreadStack>, MemoryError> {
+    walk_process_up_to(mem, layout, runtime, MAX_FRAMES)
+}
+
+/// [`walk_process`], keeping at most `max_frames` frames per thread (the
+/// off-CPU captures' bound, for stacks that stand for those).
+pub fn walk_process_up_to(
+    mem: &dyn RemoteMemory,
+    layout: &Layout,
+    runtime: u64,
+    max_frames: usize,
 ) -> Result<Vec<ThreadStack>, MemoryError> {
     let k = &layout.kernel;
     let mut out = Vec::new();
@@ -73,7 +85,7 @@ pub fn walk_process(
             if tstate == 0 {
                 break;
             }
-            let mut t = walk_thread(mem, layout, tstate)?;
+            let mut t = walk_thread_up_to(mem, layout, tstate, max_frames)?;
             t.holds_gil = locked != 0 && holder == tstate;
             out.push(t);
             tstate = mem.read_u64(tstate.wrapping_add(k.tstate_next as u64))?;
@@ -89,6 +101,17 @@ pub fn walk_thread(
     layout: &Layout,
     tstate: u64,
 ) -> Result<ThreadStack, MemoryError> {
+    walk_thread_up_to(mem, layout, tstate, MAX_FRAMES)
+}
+
+/// [`walk_thread`], keeping at most `max_frames` frames.
+pub fn walk_thread_up_to(
+    mem: &dyn RemoteMemory,
+    layout: &Layout,
+    tstate: u64,
+    max_frames: usize,
+) -> Result<ThreadStack, MemoryError> {
+    let max_frames = max_frames.min(MAX_FRAMES);
     let k = &layout.kernel;
     let thread_id = mem.read_u64(tstate.wrapping_add(k.tstate_thread_id as u64))?;
     let native_id = match layout.native_thread_id {
@@ -128,7 +151,7 @@ pub fn walk_thread(
             let owner = buf.get(k.frame_owner as usize).copied().unwrap_or(0) as u32;
             if owner >= k.owner_skip_min {
                 // Where C called back into Python: one marker.
-                if prev != 0 && last_code != 0 && frames.len() < MAX_FRAMES {
+                if prev != 0 && last_code != 0 && frames.len() < max_frames {
                     frames.push(Frame {
                         code: 0,
                         lasti: 0,
@@ -154,7 +177,7 @@ pub fn walk_thread(
             fp = code_fingerprint(mem, k, code);
             fp_code = code;
         }
-        if frames.len() >= MAX_FRAMES {
+        if frames.len() >= max_frames {
             truncated = true;
             break;
         }
@@ -269,6 +292,11 @@ mod tests {
         assert!(threads[0].holds_gil && !threads[0].truncated);
         assert_eq!(threads[0].thread_id, 0x7f00_0000_1000);
         assert!(threads[1].frames.is_empty() && !threads[1].holds_gil);
+
+        // A bound on frames ends the walk, marked.
+        let t = walk_thread_up_to(&mem, &l, t1, 2).expect("walk");
+        assert_eq!(t.frames, [f(code_f, 7, fp_f), f(0, 0, 0)]);
+        assert!(t.truncated);
 
         // A frame list that comes round ends the walk, marked.
         mem.put_u64(caller + k.frame_previous as u64, leaf);
