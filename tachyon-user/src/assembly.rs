@@ -203,6 +203,46 @@ impl OffCpuBook {
         );
     }
 
+    /// Thread `key.tid` was found asleep at `at_ktime`, when its process
+    /// began to be profiled (it never left the CPU under us). A departure
+    /// the kernel reported for it is never replaced: a real one is newer,
+    /// or as old and better informed.
+    pub fn seed(&mut self, key: StackKey, at_ktime: u64, flags: u32, cpu: u32) -> bool {
+        match self.pending.entry(key.tid) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Pending {
+                    key,
+                    out_ktime: at_ktime,
+                    flags,
+                    cpu,
+                });
+                true
+            }
+        }
+    }
+
+    /// A window ends at `now_ktime`: every thread still away weighs its
+    /// time until then in this window, and goes on being away from then on
+    /// (a thread asleep across windows weighs in each one).
+    pub fn carry(&mut self, now_ktime: u64) -> Vec<TimedSample> {
+        let mut out = Vec::with_capacity(self.pending.len());
+        for p in self.pending.values_mut() {
+            if now_ktime > p.out_ktime {
+                out.push(TimedSample {
+                    time_ns: p.out_ktime.saturating_sub(self.start_ktime),
+                    key: p.key,
+                    weight_ns: now_ktime - p.out_ktime,
+                    flags: p.flags,
+                    cpu: p.cpu,
+                });
+                p.out_ktime = now_ktime;
+            }
+        }
+        out.sort_by_key(|s| (s.time_ns, s.key));
+        out
+    }
+
     /// Thread `tid` runs again at `in_ktime`: its stack, weighted.
     pub fn back(&mut self, tid: u32, in_ktime: u64) -> Option<TimedSample> {
         let p = self.pending.remove(&tid)?;
@@ -475,6 +515,58 @@ mod tests {
         assert_eq!(book.len(), 1);
         let s = book.back(11, 1_000).expect("pending");
         assert_eq!((s.key.stack, s.weight_ns), (1, 600));
+    }
+
+    #[test]
+    fn a_seed_never_replaces_a_departure_and_is_replaced_by_the_next() {
+        let mut book = OffCpuBook::new(0);
+        // The kernel saw the thread leave at 100 before the seed at 150
+        // was booked: the kernel's departure stays.
+        book.leave(key(1, 11, 0), 100, SAMPLE_OFF_CPU, 0);
+        assert!(!book.seed(key(1, 11, 9), 150, SAMPLE_OFF_CPU, 0));
+        assert_eq!(
+            book.back(11, 1_000).map(|s| (s.key.stack, s.weight_ns)),
+            Some((0, 900))
+        );
+        // Seeded, then back: weighed from the seed.
+        assert!(book.seed(key(1, 12, 9), 150, SAMPLE_OFF_CPU, 0));
+        assert_eq!(book.back(12, 1_000).map(|s| s.weight_ns), Some(850));
+        // Seeded, but it woke before the kernel was told to report it
+        // (no switch-in) and left again: that departure replaces the seed,
+        // which weighs nothing, so nothing is counted twice.
+        assert!(book.seed(key(1, 13, 9), 150, SAMPLE_OFF_CPU, 0));
+        book.leave(key(1, 13, 2), 600, SAMPLE_OFF_CPU, 0);
+        let s = book.back(13, 1_000).expect("pending");
+        assert_eq!((s.key.stack, s.weight_ns), (2, 400));
+        assert!(book.is_empty());
+    }
+
+    #[test]
+    fn a_thread_away_across_windows_weighs_in_each() {
+        let mut book = OffCpuBook::new(0);
+        book.seed(key(1, 11, 0), 100, SAMPLE_OFF_CPU, 3);
+        book.leave(key(1, 12, 1), 1_500, SAMPLE_OFF_CPU, 0);
+        let w1 = book.carry(1_000);
+        assert_eq!(
+            w1.iter()
+                .map(|s| (s.key.tid, s.time_ns, s.weight_ns, s.cpu))
+                .collect::<Vec<_>>(),
+            [(11, 100, 900, 3)],
+            "the departure after the cut is not in the first window"
+        );
+        let w2 = book.carry(2_000);
+        assert_eq!(
+            w2.iter()
+                .map(|s| (s.key.tid, s.time_ns, s.weight_ns))
+                .collect::<Vec<_>>(),
+            [(11, 1_000, 1_000), (12, 1_500, 500)]
+        );
+        let back = book.back(11, 2_250).expect("still pending");
+        assert_eq!((back.time_ns, back.weight_ns), (2_000, 250));
+        let end = book.drain(3_000);
+        assert_eq!(end.iter().map(|s| s.weight_ns).collect::<Vec<_>>(), [1_000]);
+        // Carried, back and drained: 900 + 1000 + 250 for 11 (100..2250),
+        // 500 + 1000 for 12 (1500..3000): every nanosecond once.
     }
 
     #[test]

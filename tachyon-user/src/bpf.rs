@@ -57,6 +57,9 @@ pub struct Sampler {
     /// Keeps programs and links alive.
     _ebpf: Ebpf,
     procs: BpfHashMap<MapData, u32, ProcInfo>,
+    /// `OFF_CPU`: threads (tid → tgid) whose next switch-in the kernel
+    /// reports (wall mode).
+    off_cpu: BpfHashMap<MapData, u32, u32>,
     /// `PY_OFFSETS`, and what each slot holds: the table's rows at their
     /// version slots, layouts built at run time in free slots.
     offsets: Array<MapData, PyOffsets>,
@@ -119,6 +122,11 @@ impl Sampler {
                 .ok_or(BpfError::Missing("PY_PROCS"))?,
         )
         .map_err(map_err("PY_PROCS"))?;
+        let off_cpu_map = BpfHashMap::try_from(
+            ebpf.take_map("OFF_CPU")
+                .ok_or(BpfError::Missing("OFF_CPU"))?,
+        )
+        .map_err(map_err("OFF_CPU"))?;
         let counters = PerCpuArray::try_from(
             ebpf.take_map("COUNTERS")
                 .ok_or(BpfError::Missing("COUNTERS"))?,
@@ -168,6 +176,7 @@ impl Sampler {
         Ok(Self {
             _ebpf: ebpf,
             procs,
+            off_cpu: off_cpu_map,
             offsets,
             slots,
             counters,
@@ -202,6 +211,25 @@ impl Sampler {
     /// Stops sampling a process (it is fine if it was not tracked).
     pub fn untrack(&mut self, pid: u32) {
         let _ = self.procs.remove(&pid);
+    }
+
+    /// Asks the kernel to report thread `tid` (of process `tgid`) when it
+    /// next comes onto a CPU, as for a thread it saw leave.
+    pub fn expect_switch_in(&mut self, tid: u32, tgid: u32) -> Result<(), BpfError> {
+        self.off_cpu
+            .insert(tid, tgid, 0)
+            .map_err(map_err("OFF_CPU"))
+    }
+
+    /// The kernel has not reported thread `tid`'s switch-in yet.
+    pub fn awaits_switch_in(&self, tid: u32) -> bool {
+        self.off_cpu.get(&tid, 0).is_ok()
+    }
+
+    /// Takes back [`Sampler::expect_switch_in`] (fine if the kernel
+    /// already reported it).
+    pub fn forget_switch_in(&mut self, tid: u32) {
+        let _ = self.off_cpu.remove(&tid);
     }
 
     /// The kernel side's log records, taken once (`--debug-ebpf`).

@@ -87,6 +87,10 @@ pub(crate) struct Engine {
     /// Kernel counters at the end of the previous window.
     window_counters: [u64; counter::COUNT as usize],
     windowed: WindowTotals,
+    /// Wall mode: threads found asleep when their process began to be
+    /// profiled, and those whose stack or thread could not be read.
+    asleep_seeded: u64,
+    asleep_unread: u64,
 }
 
 /// What closed windows held, for the summary of a continuous run.
@@ -160,6 +164,8 @@ impl Engine {
             interned_limit: interned_limit(),
             window_counters: [0; counter::COUNT as usize],
             windowed: WindowTotals::default(),
+            asleep_seeded: 0,
+            asleep_unread: 0,
         }
     }
 
@@ -270,6 +276,84 @@ impl Engine {
         log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
         if let Some((_, old)) = self.symbols.insert(key, ProcessSymbols::new(proc)) {
             self.free(old);
+        }
+        if self.opts.mode == crate::mode::Mode::Wall {
+            self.seed_asleep(pid);
+        }
+    }
+
+    /// Wall mode: the threads of `pid` that are asleep now never left the
+    /// CPU under us; book each as a departure now, with its stack read from
+    /// userspace, and have the kernel report its switch-in like any other.
+    ///
+    /// The kernel is told before the stacks are read, so a thread that wakes
+    /// meanwhile is reported (its seed then weighs until then). A thread
+    /// that runs after the stacks were read while the kernel still waits
+    /// for its switch-in may have woken before the kernel was told (then no
+    /// switch-in would come until it leaves again): it gets no seed, so its
+    /// time is never counted both on and off CPU.
+    fn seed_asleep(&mut self, pid: u32) {
+        let now = monotonic_ns();
+        let tasks = procfs::tasks(pid);
+        let sleeping: Vec<u32> = tasks
+            .iter()
+            .filter(|t| crate::asleep::is_asleep(t))
+            .map(|t| t.tid)
+            .collect();
+        if sleeping.is_empty() {
+            return;
+        }
+        for &tid in &sleeping {
+            if let Err(e) = self.sampler.expect_switch_in(tid, pid) {
+                log::debug!("pid {pid} tid {tid}: {e}");
+            }
+        }
+        let Some(sym) = self.symbols.get_mut(pid) else {
+            return;
+        };
+        let proc = sym.process();
+        let survey = crate::asleep::survey(
+            &crate::python::memory::ProcessMemory::new(pid),
+            &proc.layout,
+            proc.runtime_addr,
+            &tasks,
+        );
+        // The threads no thread state claims (not Python threads, or
+        // unread) keep their entry: the kernel may have replaced it with a
+        // departure of its own meanwhile; a switch-in reported for a thread
+        // with nothing booked is ignored.
+        self.asleep_unread += survey.unread;
+        let slot = self.slots.key(pid);
+        for a in survey.asleep {
+            match procfs::task_state(pid, a.tid) {
+                Some(s) if crate::asleep::is_asleep_state(s) => {}
+                // Woke after the kernel was told: its switch-in is reported.
+                Some('R') if !self.sampler.awaits_switch_in(a.tid) => {}
+                // Running, perhaps since before the kernel was told.
+                Some('R') => continue,
+                // Gone, or dead.
+                _ => {
+                    self.sampler.forget_switch_in(a.tid);
+                    continue;
+                }
+            }
+            let mut ids = std::mem::take(&mut self.ids);
+            ids.clear();
+            sym.stack(&a.stack.frames, &mut self.profile, &mut ids);
+            let stack = self
+                .assembler
+                .assemble(&mut self.profile, a.flags, &mut ids, None, &[]);
+            self.ids = ids;
+            let key = StackKey {
+                pid: slot,
+                tid: a.tid,
+                stack,
+            };
+            if self.off_cpu.seed(key, now, a.flags, a.cpu) {
+                self.profile
+                    .note_thread(slot, a.tid, || procfs::thread_comm(pid, a.tid));
+                self.asleep_seeded += 1;
+            }
         }
     }
 
@@ -400,7 +484,12 @@ impl Engine {
     /// Hands the window that ends now to `sink` and starts the next one;
     /// processes that are gone leave the live profile.
     pub(crate) fn close_window(&mut self, windows: &mut Windows) {
-        let now_ns = monotonic_ns().saturating_sub(self.start_ktime);
+        let now_ktime = monotonic_ns();
+        // Threads away now weigh their time so far in this window.
+        for s in self.off_cpu.carry(now_ktime) {
+            self.profile.add_sample(s);
+        }
+        let now_ns = now_ktime.saturating_sub(self.start_ktime);
         let w = self.profile.take_window(now_ns);
         let counters = self.sampler.counters();
         let delta = |i: u32, last: &mut [u64; counter::COUNT as usize]| {
@@ -513,6 +602,12 @@ impl Engine {
             start_scan: self.start_scan,
             reads_over_budget: self.freed_over_budget
                 + self.symbols.values().map(|s| s.over_budget()).sum::<u64>(),
+            asleep: (self.opts.mode == crate::mode::Mode::Wall).then_some(
+                crate::summary::AsleepCounts {
+                    seeded: self.asleep_seeded,
+                    unread: self.asleep_unread,
+                },
+            ),
         };
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());

@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) wires these modules together; each owns one thing.
 
+pub mod asleep;
 pub mod assembly;
 pub mod bpf;
 pub mod budget;

@@ -155,6 +155,51 @@ pub fn cmdline(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Threads listed per process at most (a process can make a great many;
+/// beyond this the rest are not looked at).
+pub const MAX_TASKS: usize = 65_536;
+
+/// One thread of a process, from `/proc/PID/task/TID/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Task {
+    pub tid: u32,
+    /// One-letter scheduler state (`R`, `S`, `D`, …).
+    pub state: char,
+    /// The CPU it last ran on.
+    pub cpu: u32,
+}
+
+/// The threads of `pid` (at most [`MAX_TASKS`]; those that exit while
+/// they are listed are left out).
+pub fn tasks(pid: u32) -> Vec<Task> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .take(MAX_TASKS)
+        .filter_map(|tid| {
+            let text = read_small(&format!("/proc/{pid}/task/{tid}/stat"))?;
+            let (state, cpu) = parse_task_stat(&text)?;
+            Some(Task { tid, state, cpu })
+        })
+        .collect()
+}
+
+/// The scheduler state of thread `tid` of `pid` now (`None`: it is gone).
+pub fn task_state(pid: u32, tid: u32) -> Option<char> {
+    parse_task_stat(&read_small(&format!("/proc/{pid}/task/{tid}/stat"))?).map(|(s, _)| s)
+}
+
+/// The state (field 3) and last CPU (field 39) of a task's `stat`, counted
+/// from the last `)` (the name may hold anything).
+fn parse_task_stat(text: &str) -> Option<(char, u32)> {
+    let (_, rest) = text.rsplit_once(')')?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let cpu = fields.nth(39 - 4)?.parse().ok()?;
+    Some((state, cpu))
+}
+
 /// Every pid in `/proc`.
 pub fn all_pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -349,6 +394,21 @@ mod tests {
         let m = parse_maps_line("1000-2000 r-xp 00000000 08:01 9 /opt/my app/python3.12 (deleted)")
             .expect("parses");
         assert_eq!(m.path, "/opt/my app/python3.12 (deleted)");
+    }
+
+    #[test]
+    fn task_stat_gives_state_and_cpu() {
+        // A real line of /proc/PID/task/TID/stat (state S, last on CPU 1),
+        // its name holding `) R`.
+        let text = "4242 (py) R thread) S 1 4242 4242 0 -1 4194560 300 0 0 0 2 1 0 0 20 0 3 0 123 1000 200 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0";
+        assert_eq!(parse_task_stat(text), Some(('S', 1)));
+        assert_eq!(parse_task_stat("4242 (py) S 1"), None);
+        let me = std::process::id();
+        let tasks = tasks(me);
+        assert!(
+            tasks.iter().any(|t| t.tid == me && t.state == 'R'),
+            "{tasks:?}"
+        );
     }
 
     #[test]

@@ -35,6 +35,20 @@ pub struct Summary {
     pub frame_cycles: u64,
     /// `--all-python`: the look at every process running at the start.
     pub start_scan: Option<StartScan>,
+    /// Wall mode: threads that were asleep when their process began to be
+    /// profiled.
+    pub asleep: Option<AsleepCounts>,
+}
+
+/// Threads found asleep when their process began to be profiled (wall
+/// mode): counted from then, not from their first wake-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AsleepCounts {
+    /// Booked as away from that moment, with the stack read from userspace.
+    pub seeded: u64,
+    /// Python threads whose stack could not be read or whose kernel thread
+    /// could not be told (they count from their first wake-up).
+    pub unread: u64,
 }
 
 /// What finding the Python processes among all running ones cost.
@@ -66,6 +80,10 @@ impl std::fmt::Display for Summary {
         writeln!(f, "  process events lost:  {}", self.events_lost)?;
         writeln!(f, "  process states freed: {}", self.processes_freed)?;
         write!(f, "  cache evictions:      {}", self.cache_evictions)?;
+        if let Some(a) = self.asleep {
+            write!(f, "\n  threads asleep at start: {}", a.seeded)?;
+            write!(f, "\n  asleep threads unread: {}", a.unread)?;
+        }
         if self.interning_compactions > 0 {
             write!(
                 f,

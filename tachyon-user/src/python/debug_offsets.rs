@@ -295,6 +295,12 @@ impl DebugTable {
             bytes_size: field("bytes_object.ob_size", pos.bytes_ob_size, 8, 64)?,
             bytes_data: field("bytes_object.ob_sval", pos.bytes_ob_sval, 1, 64)?,
         };
+        let native_thread_id = field(
+            "thread_state.native_thread_id",
+            pos.native_thread_id,
+            8,
+            tstate_size,
+        )?;
         Ok(Layout {
             minor: self.minor(),
             kernel: PyOffsets {
@@ -306,6 +312,7 @@ impl DebugTable {
             objects,
             linetable: template.linetable,
             debug_offsets: Some(*pos),
+            native_thread_id: Some(native_thread_id),
         })
     }
 }

@@ -67,6 +67,9 @@ pub struct Layout {
     /// 3.13+: where, inside `_Py_DebugOffsets` (at the start of
     /// `_PyRuntime`), the process states the offsets this row assumes.
     pub debug_offsets: Option<DebugOffsetPositions>,
+    /// `PyThreadState + x` → `native_thread_id`, the kernel's tid of the
+    /// thread (3.11+; before, the thread state does not hold it).
+    pub native_thread_id: Option<u32>,
 }
 
 /// Byte positions of fields inside `_Py_DebugOffsets` (3.13+): one
@@ -94,6 +97,7 @@ pub struct DebugOffsetPositions {
     pub tstate_interp: u32,
     pub current_frame: u32,
     pub thread_id: u32,
+    pub native_thread_id: u32,
     pub frame_size: u32,
     pub frame_previous: u32,
     pub frame_executable: u32,
@@ -130,6 +134,7 @@ pub const POSITIONS_313: DebugOffsetPositions = DebugOffsetPositions {
     tstate_interp: 176,
     current_frame: 184,
     thread_id: 192,
+    native_thread_id: 200,
     frame_size: 224,
     frame_previous: 232,
     frame_executable: 240,
@@ -164,6 +169,7 @@ pub const POSITIONS_314: DebugOffsetPositions = DebugOffsetPositions {
     tstate_interp: 200,
     current_frame: 208,
     thread_id: 216,
+    native_thread_id: 224,
     frame_size: 248,
     frame_previous: 256,
     frame_executable: 264,
@@ -198,6 +204,7 @@ pub const POSITIONS_315: DebugOffsetPositions = DebugOffsetPositions {
     tstate_interp: 200,
     current_frame: 208,
     thread_id: 240,
+    native_thread_id: 248,
     frame_size: 312,
     frame_previous: 320,
     frame_executable: 328,
@@ -271,6 +278,11 @@ impl DebugOffsetPositions {
                 "thread_state.thread_id",
                 self.thread_id,
                 k.tstate_thread_id as u64,
+            ),
+            (
+                "thread_state.native_thread_id",
+                self.native_thread_id,
+                l.native_thread_id.unwrap_or(0) as u64,
             ),
             (
                 "interpreter_frame.previous",
@@ -444,6 +456,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_311,
         linetable: LineTableFormat::Lnotab,
         debug_offsets: None,
+        native_thread_id: None,
     },
     Layout {
         minor: 9,
@@ -481,6 +494,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_311,
         linetable: LineTableFormat::Lnotab,
         debug_offsets: None,
+        native_thread_id: None,
     },
     Layout {
         minor: 10,
@@ -517,6 +531,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_311,
         linetable: LineTableFormat::Linetable310,
         debug_offsets: None,
+        native_thread_id: None,
     },
     Layout {
         minor: 11,
@@ -559,6 +574,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_311,
         linetable: LineTableFormat::Locations311,
         debug_offsets: None,
+        native_thread_id: Some(160),
     },
     Layout {
         minor: 12,
@@ -601,6 +617,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
         debug_offsets: None,
+        native_thread_id: Some(144),
     },
     Layout {
         minor: 13,
@@ -642,6 +659,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
         debug_offsets: Some(POSITIONS_313),
+        native_thread_id: Some(160),
     },
     Layout {
         minor: 14,
@@ -683,6 +701,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
         debug_offsets: Some(POSITIONS_314),
+        native_thread_id: Some(160),
     },
     Layout {
         minor: 15,
@@ -723,6 +742,7 @@ pub const LAYOUTS: &[Layout] = &[
         objects: OBJECTS_312,
         linetable: LineTableFormat::Locations311,
         debug_offsets: Some(POSITIONS_315),
+        native_thread_id: Some(184),
     },
 ];
 
