@@ -8,6 +8,7 @@ use crate::procfs;
 use crate::profile::{FrameInfo, Profile};
 use crate::python::memory::{MemoryError, ProcessMemory};
 use crate::python::process::{InspectError, Inspector};
+use crate::python::thread_names::{NamedThread, ThreadNameReader};
 use crate::python::walker::walk_process;
 use crate::symbolize::ProcessSymbols;
 
@@ -33,12 +34,18 @@ pub struct ProcessDump {
     pub version: String,
     pub binary: String,
     pub threads: Vec<ThreadDump>,
+    /// Why `threading`'s thread names could not be read (`None`: they were).
+    pub names_unread: Option<String>,
 }
 
 /// One thread's stack, innermost frame first.
 #[derive(Clone, Debug)]
 pub struct ThreadDump {
     pub thread_id: u64,
+    /// Its `threading` name, where `threading` knows the thread.
+    pub name: Option<String>,
+    /// The kernel's id of the thread (`threading`'s `native_id`).
+    pub native_id: Option<u32>,
     pub holds_gil: bool,
     pub frames: Vec<FrameInfo>,
     pub truncated: bool,
@@ -50,6 +57,14 @@ pub fn dump_process(inspector: &mut Inspector, pid: u32) -> Result<ProcessDump, 
     let mem = ProcessMemory::new(pid);
     let stacks = walk_process(&mem, &proc.layout, proc.runtime_addr)
         .map_err(|source| DumpError::Memory { pid, source })?;
+    let (named, names_unread) = match ThreadNameReader::new(&mem, &proc.layout, proc.runtime_addr)
+        .and_then(|mut r| r.read(&mem))
+    {
+        Ok(n) if !n.threading_loaded => (Vec::new(), Some("threading is not imported".into())),
+        Ok(n) => (n.threads, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let by_ident = |id: u64| -> Option<&NamedThread> { named.iter().find(|n| n.ident == Some(id)) };
     let mut symbols = ProcessSymbols::new(proc.clone());
     let mut profile = Profile::default();
     let threads = stacks
@@ -64,6 +79,8 @@ pub fn dump_process(inspector: &mut Inspector, pid: u32) -> Result<ProcessDump, 
         })
         .map(|t| ThreadDump {
             thread_id: t.thread_id,
+            name: by_ident(t.thread_id).map(|n| n.name.clone()),
+            native_id: by_ident(t.thread_id).and_then(|n| n.native_id),
             holds_gil: t.holds_gil,
             frames: t
                 .frames
@@ -83,6 +100,7 @@ pub fn dump_process(inspector: &mut Inspector, pid: u32) -> Result<ProcessDump, 
         version: proc.version,
         binary: proc.binary,
         threads,
+        names_unread,
     })
 }
 
@@ -108,11 +126,18 @@ pub fn render_text(d: &ProcessDump) -> String {
         d.binary
     );
     for t in &d.threads {
-        s.push_str(&format!(
-            "\nThread {:#x}{}\n",
-            t.thread_id,
-            if t.holds_gil { " (holds the GIL)" } else { "" }
-        ));
+        s.push_str(&format!("\nThread {:#x}", t.thread_id));
+        if let Some(name) = &t.name {
+            s.push_str(&format!(" {name:?}"));
+        }
+        if let Some(tid) = t.native_id {
+            s.push_str(&format!(" (tid {tid})"));
+        }
+        s.push_str(if t.holds_gil {
+            " (holds the GIL)\n"
+        } else {
+            "\n"
+        });
         if t.frames.is_empty() {
             s.push_str("    (no Python frame)\n");
         }
@@ -136,6 +161,8 @@ pub fn render_json(d: &ProcessDump) -> Value {
         "binary": d.binary,
         "threads": d.threads.iter().map(|t| json!({
             "thread_id": format!("{:#x}", t.thread_id),
+            "thread_name": t.name,
+            "native_id": t.native_id,
             "holds_gil": t.holds_gil,
             "truncated": t.truncated,
             "frames": t.frames.iter().map(|f| json!({

@@ -17,13 +17,15 @@ use crate::kallsyms::KernelSymbols;
 use crate::native::{native_stack, NativeSymbols};
 use crate::procfs;
 use crate::profile::{
-    FrameId, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
+    FrameId, ProcessInfo, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey,
+    TimedSample,
 };
 use crate::python::process::PythonProcess;
 use crate::record::{decode, FrameIter, Record};
 use crate::session::{SessionError, SessionOptions, Summary, Targets, WindowStats, Windows};
 use crate::states::ProcessStates;
 use crate::symbolize::ProcessSymbols;
+use crate::thread_book::ThreadBook;
 use crate::tracker::{Action, ProcessKey, SystemHost, Tracker};
 
 /// How long the state of a process that exited is kept for its samples
@@ -73,6 +75,9 @@ pub(crate) struct Engine {
     ids: Vec<FrameId>,
     /// Reused buffer: a sample's kernel frames.
     raw_frames: Vec<tachyon_common::Frame>,
+    /// Threads of the profile (process key, tid) shown by their `comm`
+    /// because no `threading` name could be read for them (yet).
+    unnamed: std::collections::BTreeSet<(u32, u32)>,
     /// Unsymbolized frames and cache evictions of processes whose state is
     /// gone.
     freed_failures: u64,
@@ -103,6 +108,9 @@ struct WindowTotals {
     /// Keys (and threads) counted already, of processes still running.
     seen: std::collections::HashSet<u32>,
     seen_threads: std::collections::HashSet<(u32, u32)>,
+    /// Threads a window showed without their `threading` name.
+    names_unread: usize,
+    unread_seen: std::collections::HashSet<(u32, u32)>,
 }
 
 impl Engine {
@@ -155,6 +163,7 @@ impl Engine {
             native: NativeSymbols::new(),
             ids: Vec::new(),
             raw_frames: Vec::new(),
+            unnamed: Default::default(),
             freed_failures: 0,
             freed_evictions: 0,
             freed_over_budget: 0,
@@ -382,6 +391,25 @@ impl Engine {
             self.slots.release(key.pid, key.start_time);
         }
         self.tracker.prune(&self.host);
+        self.retry_thread_names();
+    }
+
+    /// Reads the names of processes that have threads without one, when
+    /// their schedule allows.
+    fn retry_thread_names(&mut self) {
+        let now = Instant::now();
+        for sym in self.symbols.values_mut() {
+            if !sym.thread_names().due(now) || !sym.refresh_thread_names(now) {
+                continue;
+            }
+            let slot = self.slots.key(sym.process().pid);
+            name_threads(
+                sym.thread_names(),
+                self.profile.processes.get_mut(&slot),
+                slot,
+                &mut self.unnamed,
+            );
+        }
     }
 
     fn on_sample(
@@ -420,8 +448,7 @@ impl Engine {
         self.ids = ids;
         let (pid, tid) = (header.pid, header.tid);
         let slot = self.slots.key(pid);
-        self.profile
-            .note_thread(slot, tid, || procfs::thread_comm(pid, tid));
+        self.note_thread(pid, slot, tid);
         let key = StackKey {
             pid: slot,
             tid,
@@ -440,6 +467,68 @@ impl Engine {
             flags: header.flags,
             cpu: header.cpu,
         });
+    }
+
+    /// The thread of a sample: its name learnt (read again if it has none
+    /// yet, on the book's schedule), or its `comm`, counted as unread.
+    fn note_thread(&mut self, pid: u32, slot: u32, tid: u32) {
+        let Some(sym) = self.symbols.get_mut(pid) else {
+            return;
+        };
+        if sym.thread_names().name(tid).is_none() && sym.observe_thread(tid, Instant::now()) {
+            name_threads(
+                sym.thread_names(),
+                self.profile.processes.get_mut(&slot),
+                slot,
+                &mut self.unnamed,
+            );
+        }
+        let book = sym.thread_names();
+        let mut learnt = true;
+        self.profile
+            .note_thread(slot, tid, || match book.name(tid) {
+                Some(name) => name.to_string(),
+                None => {
+                    learnt = false;
+                    procfs::thread_comm(pid, tid)
+                }
+            });
+        if !learnt {
+            self.unnamed.insert((slot, tid));
+        }
+    }
+
+    /// One more read of the names of processes with threads still unnamed
+    /// (those still running), before the profile or a window is written.
+    fn settle_thread_names(&mut self) {
+        let slots: std::collections::BTreeSet<u32> = self.unnamed.iter().map(|&(s, _)| s).collect();
+        let now = Instant::now();
+        for slot in slots {
+            let pid = self.profile.pid_of(slot);
+            if self.slots.key(pid) != slot {
+                continue;
+            }
+            let Some(sym) = self.symbols.get_mut(pid) else {
+                continue;
+            };
+            sym.refresh_thread_names(now);
+            name_threads(
+                sym.thread_names(),
+                self.profile.processes.get_mut(&slot),
+                slot,
+                &mut self.unnamed,
+            );
+            let left = self.unnamed.range((slot, 0)..=(slot, u32::MAX)).count();
+            if left > 0 {
+                log::info!(
+                    "pid {pid}: {left} thread name{} unread ({})",
+                    if left == 1 { "" } else { "s" },
+                    sym.thread_names()
+                        .why_unread()
+                        .unwrap_or("not among threading's threads")
+                );
+            }
+        }
     }
 
     fn on_record(&mut self, bytes: &[u8]) {
@@ -489,6 +578,7 @@ impl Engine {
         for s in self.off_cpu.carry(now_ktime) {
             self.profile.add_sample(s);
         }
+        self.settle_thread_names();
         let now_ns = now_ktime.saturating_sub(self.start_ktime);
         let w = self.profile.take_window(now_ns);
         let counters = self.sampler.counters();
@@ -515,12 +605,17 @@ impl Engine {
                 if self.windowed.seen_threads.insert((k, tid)) {
                     self.windowed.threads += 1;
                 }
+                if self.unnamed.contains(&(k, tid)) && self.windowed.unread_seen.insert((k, tid)) {
+                    self.windowed.names_unread += 1;
+                }
             }
         }
         let live = self.slots.current_keys();
         self.profile.processes.retain(|k, _| live.contains(k));
         self.windowed.seen.retain(|k| live.contains(k));
         self.windowed.seen_threads.retain(|(k, _)| live.contains(k));
+        self.windowed.unread_seen.retain(|(k, _)| live.contains(k));
+        self.unnamed.retain(|(k, _)| live.contains(k));
         (windows.sink)(w, stats);
         self.bound_interning();
     }
@@ -569,6 +664,7 @@ impl Engine {
 
     pub(crate) fn finish(mut self, duration: Duration) -> (Profile, Summary) {
         self.flush_off_cpu();
+        self.settle_thread_names();
         let counters = self.sampler.counters();
         self.profile.meta.duration_ns = duration.as_nanos() as u64;
         let live = self.profile.processes.values();
@@ -581,6 +677,10 @@ impl Engine {
             threads: match self.windowed.used {
                 true => self.windowed.threads,
                 false => live.map(|p| p.threads.len()).sum(),
+            },
+            thread_names_unread: match self.windowed.used {
+                true => self.windowed.names_unread,
+                false => self.unnamed.len(),
             },
             samples: self.windowed.samples + self.profile.total_samples(),
             lost: counters[counter::LOST as usize],
@@ -612,6 +712,25 @@ impl Engine {
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());
         (self.profile, summary)
+    }
+}
+
+/// Gives the threads of `info` (process key `slot`) the names `book`
+/// has learnt; they are no longer unnamed.
+fn name_threads(
+    book: &ThreadBook,
+    info: Option<&mut ProcessInfo>,
+    slot: u32,
+    unnamed: &mut std::collections::BTreeSet<(u32, u32)>,
+) {
+    let Some(info) = info else { return };
+    for (&tid, t) in info.threads.iter_mut() {
+        if let Some(name) = book.name(tid) {
+            if t.name != name {
+                t.name = name.to_string();
+            }
+            unnamed.remove(&(slot, tid));
+        }
     }
 }
 

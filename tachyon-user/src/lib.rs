@@ -29,4 +29,5 @@ pub mod sink;
 pub mod states;
 pub mod summary;
 pub mod symbolize;
+pub mod thread_book;
 pub mod tracker;

@@ -185,6 +185,9 @@ fn dump(args: DumpArgs) -> Result<ExitCode> {
         match dump_process(&mut inspector, pid) {
             Ok(d) => {
                 dumped += 1;
+                if let Some(why) = &d.names_unread {
+                    eprintln!("tachyon-bpf: process {pid}: thread names unread: {why}");
+                }
                 if args.json {
                     out.push_str(&render_json(&d).to_string());
                     out.push('\n');

@@ -142,6 +142,17 @@ pub fn thread_comm(pid: u32, tid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// The thread's id in the process's own pid namespace (the last number
+/// of `NSpid:` in `/proc/PID/task/TID/status`); `None` when it is gone.
+pub fn ns_tid(pid: u32, tid: u32) -> Option<u32> {
+    crate::container::ns_pid(&read_small(&format!("/proc/{pid}/task/{tid}/status"))?)
+}
+
+/// The process's pid in its own pid namespace (`None` when it is gone).
+pub fn ns_pid(pid: u32) -> Option<u32> {
+    crate::container::ns_pid(&read_small(&format!("/proc/{pid}/status"))?)
+}
+
 /// The command line, arguments joined by spaces (empty if gone).
 pub fn cmdline(pid: u32) -> String {
     read_bounded(&format!("/proc/{pid}/cmdline"), SMALL_FILE_LIMIT)

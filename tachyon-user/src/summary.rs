@@ -9,6 +9,10 @@ pub struct Summary {
     pub duration: Duration,
     pub processes: usize,
     pub threads: usize,
+    /// Threads shown by their `comm` because their `threading` name could
+    /// not be read (no reader for the process, or not among `threading`'s
+    /// threads while the run could read them).
+    pub thread_names_unread: usize,
     pub samples: u64,
     pub lost: u64,
     pub truncated: u64,
@@ -71,6 +75,7 @@ impl std::fmt::Display for Summary {
         )?;
         writeln!(f, "  processes:            {}", self.processes)?;
         writeln!(f, "  threads:              {}", self.threads)?;
+        writeln!(f, "  thread names unread:  {}", self.thread_names_unread)?;
         writeln!(f, "  samples:              {}", self.samples)?;
         writeln!(f, "  samples lost:         {}", self.lost)?;
         writeln!(f, "  stacks truncated:     {}", self.truncated)?;

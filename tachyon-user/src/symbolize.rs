@@ -24,6 +24,7 @@ use crate::python::linetable::{line_for_addr, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
 use crate::python::objects::{read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
+use crate::thread_book::ThreadBook;
 
 /// Shown for a frame whose code object could not be read or did not match.
 pub const UNKNOWN: &str = "<unknown>";
@@ -81,6 +82,8 @@ pub struct ProcessSymbols {
     pub failures: u64,
     /// Cache entries dropped to stay within the bounds.
     pub evictions: u64,
+    /// The names of its threads.
+    names: ThreadBook,
 }
 
 impl ProcessSymbols {
@@ -92,6 +95,7 @@ impl ProcessSymbols {
 
     /// Reads code objects out of `mem` instead (tests, other memory sources).
     pub fn with_memory(proc: PythonProcess, mem: Box<dyn RemoteMemory + Send>) -> Self {
+        let proc_pid = proc.pid;
         Self {
             mem,
             proc,
@@ -103,11 +107,28 @@ impl ProcessSymbols {
             memo_hits: 0,
             failures: 0,
             evictions: 0,
+            names: ThreadBook::new(proc_pid),
         }
     }
 
     pub fn process(&self) -> &PythonProcess {
         &self.proc
+    }
+
+    /// The names of its threads as learnt so far.
+    pub fn thread_names(&self) -> &ThreadBook {
+        &self.names
+    }
+
+    /// A sample of thread `tid`: its name is read if it has none yet (on
+    /// the book's schedule). True when names changed.
+    pub fn observe_thread(&mut self, tid: u32, now: Instant) -> bool {
+        self.names.observe(&*self.mem, &self.proc, tid, now)
+    }
+
+    /// Reads the thread names now. True when names changed.
+    pub fn refresh_thread_names(&mut self, now: Instant) -> bool {
+        self.names.refresh(&*self.mem, &self.proc, now)
     }
 
     /// Code-object reads refused because the process spent its budget.

@@ -121,6 +121,20 @@ impl DebugTable {
         Ok(())
     }
 
+    /// `interpreter_state.imports_modules` (where `sys.modules` is), read
+    /// with arrangement `pos`, bounded by the size the table states for
+    /// the interpreter state.
+    pub fn interp_modules(&self, pos: &DebugOffsetPositions) -> Result<u32, String> {
+        let size = self.word(48)?;
+        let at = self.word(pos.interp_modules)?;
+        if size > 1 << 24 || at.checked_add(8).is_none_or(|end| end > size) {
+            return Err(format!(
+                "interpreter_state.imports_modules is {at}, outside its {size}-byte struct"
+            ));
+        }
+        Ok(at as u32)
+    }
+
     /// A layout built from the table read with arrangement `pos`, and
     /// `template` for what `_Py_DebugOffsets` does not state (the frame
     /// owner values, tagged code pointers, `co_version`, the line-table
@@ -415,6 +429,7 @@ mod tests {
         put(pos.code_size, 216);
         put(pos.pyobject_size, 16);
         put(pos.interp_gc, 7000);
+        put(pos.interp_modules, 7656);
         put(pos.gc_collecting, row.kernel.gc_collecting as u64 - 7000);
         for (_, at, v) in pos.expectations(row) {
             put(at, v);
@@ -535,10 +550,23 @@ mod tests {
                 .into_iter()
                 .map(|(_, at, _)| at)
                 .chain([p.tstate_size, p.frame_size, p.code_size, p.pyobject_size])
-                .chain([p.interp_gc, p.gc_collecting]);
+                .chain([p.interp_gc, p.gc_collecting, p.interp_modules]);
             for at in positions {
                 assert!(at + 8 <= p.struct_size, "3.{}: {at}", p.minor);
             }
+        }
+    }
+
+    #[test]
+    fn sys_modules_position_is_read_and_bounded() {
+        for &(hex, pos) in CASES {
+            let mut b = table(hex, &pos, row(hex));
+            let t = DebugTable::from_bytes(b.clone()).expect("header");
+            assert_eq!(t.interp_modules(&pos), Ok(7656));
+            let at = pos.interp_modules as usize;
+            b[at..at + 8].copy_from_slice(&200_000u64.to_le_bytes());
+            let t = DebugTable::from_bytes(b).expect("header");
+            assert!(t.interp_modules(&pos).is_err());
         }
     }
 

@@ -90,6 +90,9 @@ pub struct DebugOffsetPositions {
     pub interp_next: u32,
     pub interp_threads_head: u32,
     pub interp_gc: u32,
+    /// `interpreter_state.imports_modules`: where `sys.modules` is (read
+    /// for the `threading` thread names, [`super::thread_names`]).
+    pub interp_modules: u32,
     pub gil_locked: u32,
     pub gil_holder: u32,
     pub tstate_size: u32,
@@ -127,6 +130,7 @@ pub const POSITIONS_313: DebugOffsetPositions = DebugOffsetPositions {
     interp_next: 64,
     interp_threads_head: 72,
     interp_gc: 80,
+    interp_modules: 88,
     gil_locked: 136,
     gil_holder: 144,
     tstate_size: 152,
@@ -162,6 +166,7 @@ pub const POSITIONS_314: DebugOffsetPositions = DebugOffsetPositions {
     interp_next: 64,
     interp_threads_head: 72,
     interp_gc: 88,
+    interp_modules: 96,
     gil_locked: 144,
     gil_holder: 152,
     tstate_size: 176,
@@ -197,6 +202,7 @@ pub const POSITIONS_315: DebugOffsetPositions = DebugOffsetPositions {
     interp_next: 64,
     interp_threads_head: 72,
     interp_gc: 88,
+    interp_modules: 96,
     gil_locked: 144,
     gil_holder: 152,
     tstate_size: 176,

@@ -2,9 +2,12 @@
 //! reading and line tables.
 
 pub mod debug_offsets;
+pub mod dict_layout;
+pub mod dicts;
 pub mod layout;
 pub mod linetable;
 pub mod memory;
 pub mod objects;
 pub mod process;
+pub mod thread_names;
 pub mod walker;
