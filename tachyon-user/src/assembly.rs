@@ -5,7 +5,9 @@
 //! Pure: no `/proc`, no BPF. Symbols come in already resolved.
 
 use rustc_hash::FxHashMap as HashMap;
-use tachyon_common::{SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED, SAMPLE_UNINTERRUPTIBLE};
+use tachyon_common::{
+    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_UNINTERRUPTIBLE,
+};
 
 use crate::native::{NativeFrame, NativeStack};
 use crate::profile::{FrameId, FrameInfo, FrameKind, Profile, StackId, StackKey, TimedSample};
@@ -15,6 +17,11 @@ use crate::symbolize::NATIVE;
 pub const NATIVE_INCOMPLETE: &str = "<native: unwinding stopped (no frame pointers)>";
 /// Shown above the leaf while the garbage collector runs.
 pub const GC: &str = "<GC>";
+/// The whole Python stack of a thread that has a thread state but no
+/// Python frame (starting, finishing, or running C only).
+pub const NO_PYTHON_FRAME: &str = "<no Python frame>";
+/// The whole Python stack of a sample whose first frame could not be read.
+pub const STACK_UNREADABLE: &str = "<stack unreadable>";
 
 /// What goes into a stack besides the Python frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,6 +97,15 @@ impl Assembler {
         // Python frame, not a call into C: drop it.
         while ids.last() == Some(&self.native_id) {
             ids.pop();
+        }
+        // A stack is never just its process: say why there is no frame.
+        if ids.is_empty() {
+            let why = if flags & SAMPLE_READ_ERROR != 0 {
+                STACK_UNREADABLE
+            } else {
+                NO_PYTHON_FRAME
+            };
+            ids.push(profile.intern_frame(FrameInfo::marker(why)));
         }
         ids.reverse();
         if flags & SAMPLE_IN_GC != 0 && self.opts.show_gc {

@@ -9,6 +9,15 @@
 //! Both caches are bounded (least recently used entries go first), by count
 //! and, for code objects, by the bytes of their line tables: a process that
 //! makes code without end, or huge line tables, cannot grow them for ever.
+//!
+//! The kernel reports each code object it has not reported lately
+//! (`EVENT_CODE`, before the sample that holds it) with its names and line
+//! table, copied while the process and the object still existed: a whole
+//! report names the code object with no read at all, so code that is freed
+//! (a module body after its import) or whose process is gone by the time
+//! its samples are read is still named. A report cut short (a name or line
+//! table longer than the kernel copies) is kept aside and used only when
+//! reading the object from userspace fails.
 
 use std::num::NonZeroUsize;
 use std::time::Instant;
@@ -18,12 +27,18 @@ use rustc_hash::FxBuildHasher;
 
 use tachyon_common::Frame;
 
+use tachyon_common::{
+    CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_NAME_CUT, CODE_NAME_KIND_MASK, CODE_TABLE_CUT,
+    CODE_TABLE_MISSING,
+};
+
 use crate::budget::ReadBudget;
 use crate::profile::{FrameId, FrameInfo, Profile};
-use crate::python::linetable::{line_for_addr, LineTableFormat};
+use crate::python::linetable::{shown_line, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
-use crate::python::objects::{read_code, CodeInfo, ObjectError};
+use crate::python::objects::{decode_str, read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
+use crate::record::CodeReport;
 
 /// Shown for a frame whose code object could not be read or did not match.
 pub const UNKNOWN: &str = "<unknown>";
@@ -36,6 +51,8 @@ const CODE_CACHE: usize = 4096;
 const CODE_CACHE_BYTES: usize = 32 << 20;
 /// `(code, lasti)` frames kept per process.
 const FRAME_CACHE: usize = 16384;
+/// Code reports cut short, kept per process as a fallback.
+const PARTIAL_REPORTS: usize = 1024;
 
 type Cache<K, V> = LruCache<K, V, FxBuildHasher>;
 
@@ -46,10 +63,69 @@ fn cache<K: std::hash::Hash + Eq, V>(cap: usize) -> Cache<K, V> {
     )
 }
 
+/// A cached code object (`None`: it could not be read) and whether it came
+/// from a kernel report.
+struct CodeEntry {
+    info: Option<CodeInfo>,
+    from_report: bool,
+    /// A frame was named from it (counted once).
+    named: bool,
+}
+
+impl CodeEntry {
+    fn read(info: Option<CodeInfo>) -> Self {
+        Self {
+            info,
+            from_report: false,
+            named: false,
+        }
+    }
+
+    fn reported(info: CodeInfo) -> Self {
+        Self {
+            info: Some(info),
+            from_report: true,
+            named: false,
+        }
+    }
+}
+
 /// Bytes a cached code object holds.
-fn code_bytes(c: &Option<CodeInfo>) -> usize {
-    c.as_ref()
+fn code_bytes(c: &CodeEntry) -> usize {
+    c.info
+        .as_ref()
         .map_or(0, |c| c.name.len() + c.filename.len() + c.linetable.len())
+}
+
+/// A code report made into a code object: `(info, whole)`; whole when
+/// nothing was cut or left out. `None` when even the name was not
+/// captured (a string of a form the kernel does not copy).
+pub fn captured(r: &CodeReport<'_>) -> Option<(CodeInfo, bool)> {
+    let h = &r.header;
+    let name_kind = h.flags & CODE_NAME_KIND_MASK;
+    let file_kind = (h.flags >> CODE_FILE_KIND_SHIFT) & CODE_NAME_KIND_MASK;
+    let name = decode_str(name_kind, r.name)?;
+    let filename = decode_str(file_kind, r.file);
+    let whole = filename.is_some()
+        && h.flags & (CODE_NAME_CUT | CODE_FILE_CUT | CODE_TABLE_CUT | CODE_TABLE_MISSING) == 0;
+    Some((
+        CodeInfo {
+            name,
+            filename: filename.unwrap_or_else(|| UNKNOWN.to_string()),
+            firstlineno: h.firstlineno,
+            linetable: r.table.to_vec(),
+            fingerprint: h.fingerprint,
+        },
+        whole,
+    ))
+}
+
+/// CPython's `_Py_InitCleanup` (3.13+): the shim frame between a call of a
+/// class and its Python `__init__`, named and filed `__init__`, first line
+/// 0 and a table of one "no location" entry. Not user code: hidden from
+/// stacks. (Compiled code always starts at line 1 or later.)
+fn is_init_shim(c: &CodeInfo) -> bool {
+    c.name == "__init__" && c.filename == "__init__" && c.firstlineno <= 0
 }
 
 /// Stacks remembered per process (direct-mapped by a hash of the kernel's
@@ -68,9 +144,12 @@ struct MemoEntry {
 pub struct ProcessSymbols {
     proc: PythonProcess,
     mem: Box<dyn RemoteMemory + Send>,
-    code: Cache<(u64, u32), Option<CodeInfo>>,
+    code: Cache<(u64, u32), CodeEntry>,
     code_bytes: usize,
-    frames: Cache<(u64, u32, i32), FrameId>,
+    /// Frames by `(code, fingerprint, lasti)`; `None`: hidden.
+    frames: Cache<(u64, u32, i32), Option<FrameId>>,
+    /// Reports cut short: used when reading the object fails.
+    partial: Cache<(u64, u32), CodeInfo>,
     /// Code-object reads this process may cause per second.
     budget: ReadBudget,
     /// Whole stacks, for samples that repeat one.
@@ -81,6 +160,10 @@ pub struct ProcessSymbols {
     pub failures: u64,
     /// Cache entries dropped to stay within the bounds.
     pub evictions: u64,
+    /// Code reports received from the kernel.
+    pub reports: u64,
+    /// Code objects that named frames from a report.
+    pub named_from_reports: u64,
 }
 
 impl ProcessSymbols {
@@ -98,11 +181,32 @@ impl ProcessSymbols {
             code: cache(CODE_CACHE),
             code_bytes: 0,
             frames: cache(FRAME_CACHE),
+            partial: cache(PARTIAL_REPORTS),
             budget: ReadBudget::new(Instant::now()),
             memo: (0..STACK_MEMO).map(|_| MemoEntry::default()).collect(),
             memo_hits: 0,
             failures: 0,
             evictions: 0,
+            reports: 0,
+            named_from_reports: 0,
+        }
+    }
+
+    /// Takes in a code report of this process. A whole one is the code
+    /// object (unless a read of it succeeded already); one cut short waits
+    /// as a fallback for a failed read.
+    pub fn learn(&mut self, report: &CodeReport<'_>) {
+        self.reports += 1;
+        let Some((info, whole)) = captured(report) else {
+            return;
+        };
+        let key = (report.header.code, report.header.fingerprint);
+        if whole {
+            if !self.code.peek(&key).is_some_and(|e| e.info.is_some()) {
+                self.insert_code(key, CodeEntry::reported(info));
+            }
+        } else {
+            self.partial.put(key, info);
         }
     }
 
@@ -151,8 +255,9 @@ impl ProcessSymbols {
         for f in frames {
             // Frames the kernel could not fingerprint are never cached.
             cacheable &= f.fingerprint != 0 || f.code == 0;
-            let id = self.frame(f, profile);
-            out.push(id);
+            if let Some(id) = self.frame(f, profile) {
+                out.push(id);
+            }
         }
         if cacheable && self.failures == failures {
             let entry = &mut self.memo[slot];
@@ -163,28 +268,25 @@ impl ProcessSymbols {
         }
     }
 
-    /// The profile frame for a kernel frame.
-    pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> FrameId {
+    /// The profile frame for a kernel frame; `None` for a frame that is
+    /// not shown (the `__init__` shim).
+    pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> Option<FrameId> {
         if f.code == 0 {
             // The kernel's marker for C code between two Python frames.
-            return profile.intern_frame(FrameInfo::marker(NATIVE));
+            return Some(profile.intern_frame(FrameInfo::marker(NATIVE)));
         }
+        let (minor, format) = (self.proc.layout.minor, self.proc.layout.linetable);
         if f.fingerprint == 0 {
             // The kernel could not read the code object, so nothing can tell
             // whether what is at that address now is what ran: never cache.
             let frame = match self.read_code_budgeted(f.code, 0) {
-                Some(Ok(c)) => python_frame(
-                    self.proc.layout.minor,
-                    self.proc.layout.linetable,
-                    &c,
-                    f.lasti,
-                ),
+                Some(Ok(c)) => python_frame(minor, format, &c, f.lasti),
                 _ => {
                     self.failures += 1;
-                    FrameInfo::marker(UNKNOWN)
+                    Some(FrameInfo::marker(UNKNOWN))
                 }
             };
-            return profile.intern_frame(frame);
+            return frame.map(|frame| profile.intern_frame(frame));
         }
         let key = (f.code, f.fingerprint, f.lasti);
         if let Some(&id) = self.frames.get(&key) {
@@ -192,33 +294,46 @@ impl ProcessSymbols {
         }
         let ck = (f.code, f.fingerprint);
         if !self.code.contains(&ck) {
-            match self.read_code_budgeted(f.code, f.fingerprint) {
-                Some(info) => self.insert_code(ck, info.ok()),
-                None => {
+            let read = self.read_code_budgeted(f.code, f.fingerprint);
+            let entry = match (read, self.partial.pop(&ck)) {
+                (Some(Ok(info)), _) => CodeEntry::read(Some(info)),
+                // The read failed (or was refused): a report cut short
+                // still names it.
+                (_, Some(info)) => CodeEntry::reported(info),
+                (Some(Err(_)), None) => CodeEntry::read(None),
+                (None, None) => {
                     // Over budget: nothing is cached, a later sample retries.
                     self.failures += 1;
-                    return profile.intern_frame(FrameInfo::marker(UNKNOWN));
+                    return Some(profile.intern_frame(FrameInfo::marker(UNKNOWN)));
                 }
-            }
+            };
+            self.insert_code(ck, entry);
         }
-        let frame = match self.code.get(&ck) {
-            Some(Some(c)) => Some(python_frame(
-                self.proc.layout.minor,
-                self.proc.layout.linetable,
-                c,
-                f.lasti,
-            )),
+        let mut named_from_report = false;
+        let frame = match self.code.get_mut(&ck) {
+            Some(CodeEntry {
+                info: Some(c),
+                from_report,
+                named,
+            }) => {
+                named_from_report = *from_report && !*named;
+                *named |= *from_report;
+                Some(python_frame(minor, format, c, f.lasti))
+            }
             _ => None,
         };
-        let known = frame.is_some();
-        let frame = frame.unwrap_or_else(|| {
+        if named_from_report {
+            self.named_from_reports += 1;
+        }
+        let Some(frame) = frame else {
+            // A failed read is not cached at frame level: the next sample
+            // retries through the (cached) code-level result, counting each
+            // failure.
             self.failures += 1;
-            FrameInfo::marker(UNKNOWN)
-        });
-        let id = profile.intern_frame(frame);
-        // A failed read is not cached at frame level: the next sample retries
-        // through the (cached) code-level result, counting each failure.
-        if known && self.frames.push(key, id).is_some_and(|(k, _)| k != key) {
+            return Some(profile.intern_frame(FrameInfo::marker(UNKNOWN)));
+        };
+        let id = frame.map(|frame| profile.intern_frame(frame));
+        if self.frames.push(key, id).is_some_and(|(k, _)| k != key) {
             self.evictions += 1;
         }
         id
@@ -226,7 +341,7 @@ impl ProcessSymbols {
 
     /// Caches a code object, evicting the least recently used ones beyond
     /// the count or byte bound.
-    fn insert_code(&mut self, key: (u64, u32), info: Option<CodeInfo>) {
+    fn insert_code(&mut self, key: (u64, u32), info: CodeEntry) {
         self.code_bytes += code_bytes(&info);
         if let Some((k, old)) = self.code.push(key, info) {
             self.code_bytes -= code_bytes(&old);
@@ -261,11 +376,20 @@ impl ProcessSymbols {
     }
 }
 
-/// The profile frame for code object `c` executing instruction `lasti`.
-fn python_frame(minor: u32, format: LineTableFormat, c: &CodeInfo, lasti: i32) -> FrameInfo {
+/// The profile frame for code object `c` executing instruction `lasti`;
+/// `None` for the `__init__` shim, which is not shown.
+fn python_frame(minor: u32, format: LineTableFormat, c: &CodeInfo, lasti: i32) -> Option<FrameInfo> {
+    if is_init_shim(c) {
+        return None;
+    }
     let addr = address_for(minor, lasti);
-    let line = line_for_addr(format, &c.linetable, c.firstlineno, addr).unwrap_or(0);
-    FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32)
+    let line = shown_line(format, &c.linetable, c.firstlineno, addr);
+    Some(FrameInfo::python(
+        &c.name,
+        &c.filename,
+        line,
+        c.firstlineno.max(0) as u32,
+    ))
 }
 
 /// The byte address `PyCode_Addr2Line` takes for a kernel `lasti`:
@@ -437,7 +561,7 @@ mod tests {
         p: &mut Profile,
         f: Frame,
     ) -> (FrameId, String, String, FrameKind) {
-        let id = s.frame(&f, p);
+        let id = s.frame(&f, p).expect("a shown frame");
         let info = &p.frames[id as usize];
         (id, info.name.clone(), info.file.clone(), info.kind)
     }
@@ -461,7 +585,7 @@ mod tests {
             // The same frame, and another line of the same code object: no
             // read, even once the memory is gone.
             mem.set(FakeMemory::new());
-            assert_eq!(s.frame(&frame(CODE, 0, fp(minor, &OLD)), &mut p), id);
+            assert_eq!(s.frame(&frame(CODE, 0, fp(minor, &OLD)), &mut p), Some(id));
             let (_, name, ..) = name_of(&mut s, &mut p, frame(CODE, 7, fp(minor, &OLD)));
             assert_eq!(name, "old_func");
             assert_eq!(mem.reads(), after_first, "3.{minor}");
@@ -504,7 +628,7 @@ mod tests {
         ];
         let mut first = Vec::new();
         s.stack(&stack, &mut p, &mut first);
-        let expected: Vec<FrameId> = stack.iter().map(|f| s.frame(f, &mut p)).collect();
+        let expected: Vec<FrameId> = stack.iter().filter_map(|f| s.frame(f, &mut p)).collect();
         assert_eq!(first, expected);
         let reads = mem.reads();
         let mut again = vec![99];
@@ -578,7 +702,7 @@ mod tests {
                 assert_ne!(id, old_id);
             }
             // Samples still carrying the old fingerprint ran the old code.
-            assert_eq!(s.frame(&frame(CODE, 4, old_fp), &mut p), old_id);
+            assert_eq!(s.frame(&frame(CODE, 4, old_fp), &mut p), Some(old_id));
             assert_eq!(s.failures, 0);
         }
     }
