@@ -51,8 +51,9 @@ def parent(seconds, rate):
             subprocess.Popen([sys.executable, "-B", __file__, "child", str(started)])
         )
         started += 1
-        time.sleep(1 / rate)
         children = [c for c in children if c.poll() is None]
+        # On a schedule: a slow start does not slow the next ones down.
+        time.sleep(max(0.0, begin + started / rate - time.monotonic()))
     for c in children:
         c.wait()
     print(json.dumps({"pid": os.getpid(), "children": started}), flush=True)
