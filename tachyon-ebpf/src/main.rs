@@ -31,15 +31,15 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use tachyon_common::{
-    counter, fingerprint, CodeCapture, CodeHeader, CodeRecord, Config, Frame, ProcEvent,
-    ProcInfo, PyOffsets, SampleHeader, SampleRecord, CODE_FILE_CUT, CODE_FILE_KIND_SHIFT,
-    CODE_FILE_MAX, CODE_NAME_CUT, CODE_NAME_MAX, CODE_SEEN_SLOTS, CODE_TABLE_CUT,
-    CODE_TABLE_MAX, CODE_TABLE_MISSING, CODE_WINDOW, EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
-    FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES,
-    MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE,
-    MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS,
-    OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_NO_EXC_INFO,
-    OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
+    counter, fingerprint, CodeCapture, CodeHeader, CodeRecord, Config, Frame, ProcEvent, ProcInfo,
+    PyOffsets, SampleHeader, SampleRecord, CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_FILE_MAX,
+    CODE_NAME_CUT, CODE_NAME_MAX, CODE_SEEN_SLOTS, CODE_TABLE_CUT, CODE_TABLE_MAX,
+    CODE_TABLE_MISSING, CODE_WINDOW, EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
+    EVENT_SWITCH_IN, FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK,
+    MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK,
+    MAX_THREAD_CACHE, MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
+    OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
+    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
     SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
@@ -313,7 +313,11 @@ fn copy_str(c: &CodeCapture, addr: u64, dst: *mut u8, cap: usize) -> (usize, u32
     if n > 0 {
         // SAFETY: the caller guarantees `cap` bytes at `dst`; `n <= cap`.
         let r = unsafe {
-            bpf_probe_read_user(dst as *mut c_void, n as u32, (addr + data as u64) as *const c_void)
+            bpf_probe_read_user(
+                dst as *mut c_void,
+                n as u32,
+                (addr + data as u64) as *const c_void,
+            )
         };
         if r != 0 {
             return NONE;
@@ -438,8 +442,7 @@ fn report_once(st: &WalkState, code: u64, fp: u32) {
     // SAFETY: per-CPU map value, valid for this program run, used by this
     // CPU only.
     let seen = unsafe { &mut *seen };
-    if seen.code == code && seen.fingerprint == fp && seen.pid == st.pid && seen.epoch == st.epoch
-    {
+    if seen.code == code && seen.fingerprint == fp && seen.pid == st.pid && seen.epoch == st.epoch {
         return;
     }
     if report_code(st, code, fp) {
@@ -1062,8 +1065,10 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
         return 0;
     };
     let child: u64 = ctx.arg(1);
-    let (Some(pid), Some(tgid)) = (task_u32(child, cfg.task_pid), task_u32(child, cfg.task_tgid))
-    else {
+    let (Some(pid), Some(tgid)) = (
+        task_u32(child, cfg.task_pid),
+        task_u32(child, cfg.task_tgid),
+    ) else {
         return 0;
     };
     if pid == tgid {

@@ -560,4 +560,25 @@ mod tests {
         );
         assert_eq!(labels(&p, s), ["f (app.py:1)", "vfs_read_[k]"]);
     }
+
+    #[test]
+    fn an_empty_stack_says_why() {
+        let mut p = Profile::new(Default::default());
+        let mut a = Assembler::new(AssemblyOptions::default(), &mut p);
+        let native = a.native_marker();
+        for (flags, python, want) in [
+            (SAMPLE_ON_CPU, vec![], NO_PYTHON_FRAME),
+            // Only the C entry below the first frame: no Python frame.
+            (SAMPLE_ON_CPU, vec![native], NO_PYTHON_FRAME),
+            (SAMPLE_ON_CPU | SAMPLE_READ_ERROR, vec![], STACK_UNREADABLE),
+        ] {
+            let mut ids = python;
+            let stack = a.assemble(&mut p, flags, &mut ids, None, &[]);
+            assert_eq!(labels(&p, stack), [want.to_string()]);
+        }
+        // A stack with a frame gets no marker.
+        let f = py(&mut p, "f", 3);
+        let stack = a.assemble(&mut p, SAMPLE_ON_CPU, &mut vec![f], None, &[]);
+        assert_eq!(labels(&p, stack).len(), 1);
+    }
 }

@@ -595,7 +595,11 @@ mod tests {
             assert_eq!(decode(&bytes[..len]), None, "len {len}");
         }
         // Lengths past what the kernel ever copies are garbage.
-        for (at, max) in [(28, CODE_NAME_MAX), (32, CODE_FILE_MAX), (36, CODE_TABLE_MAX)] {
+        for (at, max) in [
+            (28, CODE_NAME_MAX),
+            (32, CODE_FILE_MAX),
+            (36, CODE_TABLE_MAX),
+        ] {
             let mut bad = code_report(0, b"", b"", b"");
             bad[at..at + 4].copy_from_slice(&(max as u32 + 1).to_le_bytes());
             bad.resize(bad.len() + max + 1, b'x');
@@ -666,6 +670,9 @@ mod tests {
             panic!("not a code report");
         };
         assert_eq!(r.header, code);
-        assert_eq!((r.name, r.file, r.table), (&b"a"[..], &b"bc"[..], &b"def"[..]));
+        assert_eq!(
+            (r.name, r.file, r.table),
+            (&b"a"[..], &b"bc"[..], &b"def"[..])
+        );
     }
 }

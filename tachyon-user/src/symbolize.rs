@@ -202,7 +202,7 @@ impl ProcessSymbols {
         };
         let key = (report.header.code, report.header.fingerprint);
         if whole {
-            if !self.code.peek(&key).is_some_and(|e| e.info.is_some()) {
+            if self.code.peek(&key).is_none_or(|e| e.info.is_none()) {
                 self.insert_code(key, CodeEntry::reported(info));
             }
         } else {
@@ -378,7 +378,12 @@ impl ProcessSymbols {
 
 /// The profile frame for code object `c` executing instruction `lasti`;
 /// `None` for the `__init__` shim, which is not shown.
-fn python_frame(minor: u32, format: LineTableFormat, c: &CodeInfo, lasti: i32) -> Option<FrameInfo> {
+fn python_frame(
+    minor: u32,
+    format: LineTableFormat,
+    c: &CodeInfo,
+    lasti: i32,
+) -> Option<FrameInfo> {
     if is_init_shim(c) {
         return None;
     }
@@ -408,7 +413,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use tachyon_common::fingerprint;
+    use tachyon_common::{fingerprint, CodeHeader, EVENT_CODE};
 
     use crate::profile::{FrameKind, ProfileMeta};
     use crate::python::layout::layout_for;
@@ -770,6 +775,148 @@ mod tests {
         assert_eq!(s.cached(), (1, FRAME_CACHE));
         assert_eq!(s.evictions, extra as u64);
         assert_eq!(s.failures, 0);
+    }
+
+    /// A kernel code report of `code` with fingerprint `fp`: ASCII name and
+    /// file (kind 1), a 3.11+ table whose first unit is at line +2.
+    fn report<'a>(code: u64, fp: u32, name: &'a str, file: &'a str, flags: u32) -> CodeReport<'a> {
+        const TABLE: &[u8] = &[0x80 | 13 << 3, 0x04];
+        CodeReport {
+            header: CodeHeader {
+                kind: EVENT_CODE,
+                pid: 4242,
+                code,
+                fingerprint: fp,
+                firstlineno: 30,
+                flags,
+                name_len: name.len() as u32,
+                file_len: file.len() as u32,
+                table_len: TABLE.len() as u32,
+            },
+            name: name.as_bytes(),
+            file: file.as_bytes(),
+            table: TABLE,
+        }
+    }
+
+    /// Both strings ASCII (kind 1).
+    const ASCII_BOTH: u32 = 1 | 1 << tachyon_common::CODE_FILE_KIND_SHIFT;
+
+    #[test]
+    fn a_whole_report_names_code_that_is_gone() {
+        // The process's memory holds nothing any more: only the report.
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(FakeMemory::new());
+        let mut p = profile();
+        s.learn(&report(CODE, 77, "Gone.run", "gone.py", ASCII_BOTH));
+        let id = s.frame(&frame(CODE, 0, 77), &mut p).expect("shown");
+        let f = &p.frames[id as usize];
+        assert_eq!(
+            (f.name.as_str(), f.file.as_str(), f.line),
+            ("Gone.run", "gone.py", 32)
+        );
+        assert_eq!(mem.reads(), 0, "a whole report needs no read");
+        // Another line of it: counted once as named from a report.
+        s.frame(&frame(CODE, 1, 77), &mut p);
+        assert_eq!((s.reports, s.named_from_reports, s.failures), (1, 1, 0));
+        // Another fingerprint at that address is another code object.
+        let (_, name, ..) = name_of(&mut s, &mut p, frame(CODE, 0, 78));
+        assert_eq!(name, UNKNOWN);
+    }
+
+    #[test]
+    fn a_whole_report_replaces_a_failed_read_but_not_a_good_one() {
+        let (mut s, mem) = symbols(12, &OLD);
+        let mut p = profile();
+        mem.set(FakeMemory::new());
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 77)).1, UNKNOWN);
+        s.learn(&report(CODE, 77, "Late.run", "late.py", ASCII_BOTH));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 77)).1, "Late.run");
+        // Read from memory first: a report does not replace it.
+        let (mut s, _) = symbols(12, &OLD);
+        let old = fp(12, &OLD);
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, old)).1, "old_func");
+        s.learn(&report(CODE, old, "Other", "other.py", ASCII_BOTH));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 2, old)).1, "old_func");
+        assert_eq!(s.named_from_reports, 0);
+    }
+
+    #[test]
+    fn a_cut_report_is_only_a_fallback() {
+        let cut = ASCII_BOTH | tachyon_common::CODE_TABLE_CUT;
+        // The object can still be read: the read wins.
+        let (mut s, mem) = symbols(12, &OLD);
+        let mut p = profile();
+        let old = fp(12, &OLD);
+        s.learn(&report(CODE, old, "Cut", "cut.py", cut));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, old)).1, "old_func");
+        assert!(mem.reads() > 0);
+        assert_eq!(s.named_from_reports, 0);
+        // It cannot: the cut report names it.
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(FakeMemory::new());
+        s.learn(&report(CODE, 77, "Cut", "cut.py", cut));
+        let (_, name, file, _) = name_of(&mut s, &mut p, frame(CODE, 0, 77));
+        assert_eq!((name.as_str(), file.as_str()), ("Cut", "cut.py"));
+        assert_eq!((s.named_from_reports, s.failures), (1, 0));
+        // A report whose name was not captured names nothing.
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(FakeMemory::new());
+        s.learn(&report(
+            CODE,
+            77,
+            "",
+            "x.py",
+            1 << tachyon_common::CODE_FILE_KIND_SHIFT,
+        ));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 77)).1, UNKNOWN);
+        assert_eq!(s.reports, 1);
+    }
+
+    #[test]
+    fn reports_of_wider_strings_are_decoded() {
+        // "π" as UCS-2 (kind 2), the file as Latin-1 "café.py".
+        let name = [0xc0, 0x03];
+        let file = [b'c', b'a', b'f', 0xe9, b'.', b'p', b'y'];
+        let mut r = report(
+            CODE,
+            5,
+            "",
+            "",
+            2 | 1 << tachyon_common::CODE_FILE_KIND_SHIFT,
+        );
+        r.name = &name;
+        r.file = &file;
+        let (info, whole) = captured(&r).expect("captured");
+        assert_eq!(
+            (info.name.as_str(), info.filename.as_str(), whole),
+            ("π", "café.py", true)
+        );
+    }
+
+    #[test]
+    fn the_init_shim_is_hidden() {
+        let (mut s, mem) = symbols(13, &OLD);
+        mem.set(FakeMemory::new());
+        let mut p = profile();
+        // _Py_InitCleanup: `__init__` in `__init__`, first line 0, one
+        // "no location" entry.
+        let mut shim = report(0x5000, 9, "__init__", "__init__", ASCII_BOTH);
+        shim.header.firstlineno = 0;
+        shim.table = &[0xfb];
+        s.learn(&shim);
+        s.learn(&report(CODE, 77, "Acc.__init__", "app.py", ASCII_BOTH));
+        assert_eq!(s.frame(&frame(0x5000, 1, 9), &mut p), None);
+        let mut out = Vec::new();
+        s.stack(
+            &[frame(CODE, 0, 77), frame(0x5000, 1, 9), frame(CODE, 0, 77)],
+            &mut p,
+            &mut out,
+        );
+        assert_eq!(out.len(), 2, "the shim left out, the rest kept");
+        // A real `__init__` method of a file called `__init__` is shown.
+        s.learn(&report(0x6000, 10, "__init__", "__init__", ASCII_BOTH));
+        assert!(s.frame(&frame(0x6000, 0, 10), &mut p).is_some());
     }
 
     #[test]

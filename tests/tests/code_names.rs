@@ -123,7 +123,8 @@ fn module_bodies(stacks: &[Stack]) -> u64 {
         .iter()
         .filter(|s| {
             s.frames.iter().skip(2).any(|f| {
-                parse_frame(f).is_some_and(|p| p.name == "<module>" && !p.file.contains("import_heavy"))
+                parse_frame(f)
+                    .is_some_and(|p| p.name == "<module>" && !p.file.contains("import_heavy"))
             })
         })
         .map(|s| s.count)
@@ -163,12 +164,9 @@ fn pids_in(stacks: &[Stack]) -> BTreeSet<u32> {
 /// A parent starting about 10 children a second for 4 s, each running
 /// freshly compiled functions for 50 ms, followed with `--subprocesses`.
 fn process_churn(label: &'static str) {
-    let Some((status, truth, stacks, stderr)) = run_workload(
-        label,
-        &["--subprocesses"],
-        "process_churn.py",
-        &["4", "10"],
-    ) else {
+    let Some((status, truth, stacks, stderr)) =
+        run_workload(label, &["--subprocesses"], "process_churn.py", &["4", "10"])
+    else {
         return;
     };
     assert_eq!(status, Some(0), "{label}: {stderr}");
@@ -188,13 +186,16 @@ fn process_churn(label: &'static str) {
         .filter(|s| s.frames.iter().any(|f| f.starts_with("fresh_")))
         .map(|s| s.count)
         .sum();
-    assert!(fresh >= 50, "{label}: {fresh} samples in fresh functions\n{stderr}");
+    assert!(
+        fresh >= 50,
+        "{label}: {fresh} samples in fresh functions\n{stderr}"
+    );
     // On 3.13+ a (specialized) class call runs `__init__` under the shim
     // frame: hidden, the fresh function is the direct caller.
     let direct = stacks.iter().any(|s| {
-        s.frames.windows(2).any(|w| {
-            w[0].starts_with("fresh_") && w[1].contains("__init__ (<churn ")
-        })
+        s.frames
+            .windows(2)
+            .any(|w| w[0].starts_with("fresh_") && w[1].contains("__init__ (<churn "))
     });
     let inits = stacks
         .iter()

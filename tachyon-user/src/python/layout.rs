@@ -8,9 +8,9 @@
 
 use super::linetable::LineTableFormat;
 use tachyon_common::{
-    CodeCapture, PyOffsets, CODE_WINDOW, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
-    OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
-    OFFSETS_NAME_HASH, OFFSETS_OWNER,
+    CodeCapture, PyOffsets, CODE_WINDOW, OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_CODE_REPORTS,
+    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
+    OFFSETS_OWNER,
 };
 
 /// Oldest and newest supported minor versions of CPython 3.
@@ -114,9 +114,8 @@ pub const fn code_capture(c: &CodeLayout, o: &ObjectLayout) -> CodeCapture {
 pub fn code_reports_fit(k: &PyOffsets) -> bool {
     let c = &k.capture;
     let window = k.code_window;
-    let in_window = |off: u32, size: u32| {
-        off >= window && off + size <= window + CODE_WINDOW as u32
-    };
+    let in_window =
+        |off: u32, size: u32| off >= window && off + size <= window + CODE_WINDOW as u32;
     in_window(k.code_name, 8)
         && in_window(k.code_fp_field, 4)
         && in_window(c.qualname, 8)
@@ -859,7 +858,12 @@ mod tests {
             assert!(k.code_fp_field >= k.code_window && k.code_name >= k.code_window);
             assert!(code_reports_fit(k), "3.{}", l.minor);
             assert_ne!(k.flags & OFFSETS_CODE_REPORTS, 0, "3.{}", l.minor);
-            assert_eq!(k.capture, code_capture(&l.code, &l.objects), "3.{}", l.minor);
+            assert_eq!(
+                k.capture,
+                code_capture(&l.code, &l.objects),
+                "3.{}",
+                l.minor
+            );
             assert!(
                 (k.code_fp_field + 4).max(k.code_name + 8) <= k.code_window + CODE_WINDOW as u32
             );

@@ -545,7 +545,11 @@ mod tests {
             0x80 | 15 << 3,
         ];
         assert_eq!(line(f, &table, 10, 0), None);
-        assert_eq!(shown_line(f, &table, 10, 0), 10, "nothing before: co_firstlineno");
+        assert_eq!(
+            shown_line(f, &table, 10, 0),
+            10,
+            "nothing before: co_firstlineno"
+        );
         assert_eq!(shown_line(f, &table, 10, 2), 12);
         assert_eq!(line(f, &table, 10, 4), None);
         assert_eq!(shown_line(f, &table, 10, 4), 12, "the line before");
