@@ -57,6 +57,9 @@ pub const OFFSETS_BLOCK_READ: u32 = 1 << 6;
 pub const OFFSETS_NO_EXC_INFO: u32 = 1 << 7;
 /// Bytes of the data stack read at once when frames are read in blocks.
 pub const FRAME_BLOCK: usize = 4096;
+/// `PyOffsets::flags`: report code objects ([`EVENT_CODE`]): every field of
+/// [`CodeCapture`] lies inside the [`CODE_WINDOW`] at `code_window`.
+pub const OFFSETS_CODE_REPORTS: u32 = 1 << 8;
 
 /// Per-version layout knowledge, written by userspace into `PY_OFFSETS`.
 /// All offsets are in bytes. The eBPF program never branches on a version:
@@ -119,8 +122,47 @@ pub struct PyOffsets {
     /// Code object + x → start of the [`CODE_WINDOW`] bytes read once per
     /// code object; `code_name` and `code_fp_field` lie inside it.
     pub code_window: u32,
+    /// Where the name, file and line table of a code object are, for the
+    /// code reports ([`OFFSETS_CODE_REPORTS`]).
+    pub capture: CodeCapture,
     /// Mask applied to the code pointer (clears `_PyStackRef` tag bits on 3.14+).
     pub code_ptr_mask: u64,
+}
+
+/// What the kernel follows to copy a code object's qualname, file name and
+/// line table into an [`EVENT_CODE`] record. Code-object offsets lie inside
+/// the code window; `str` and `bytes` offsets are from the object's start.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeCapture {
+    /// Code object + x → `co_qualname` (`co_name` where there is none).
+    pub qualname: u32,
+    /// Code object + x → `co_filename`.
+    pub filename: u32,
+    /// Code object + x → `co_linetable` / `co_lnotab` (a `bytes`).
+    pub linetable: u32,
+    /// Code object + x → `co_firstlineno` (i32).
+    pub firstlineno: u32,
+    /// `str + x` → length in characters (u64).
+    pub str_length: u32,
+    /// `str + x` → state bits (u32); the last field of the header read.
+    pub str_state: u32,
+    /// Data of a compact ASCII `str`.
+    pub str_ascii_data: u32,
+    /// Data of a compact non-ASCII `str`.
+    pub str_compact_data: u32,
+    /// State bits: the kind (bytes per character) is
+    /// `(state & str_kind_mask) >> str_kind_shift`.
+    pub str_kind_mask: u32,
+    pub str_kind_shift: u32,
+    /// State bit of a compact string (data right after the header).
+    pub str_compact_bit: u32,
+    /// State bit of an ASCII string.
+    pub str_ascii_bit: u32,
+    /// `bytes + x` → `ob_size` (u64).
+    pub bytes_size: u32,
+    /// `bytes + x` → `ob_sval`.
+    pub bytes_data: u32,
 }
 
 /// One profiled process, written by userspace into `PY_PROCS` keyed by tgid.
@@ -131,7 +173,11 @@ pub struct ProcInfo {
     pub runtime_addr: u64,
     /// Index into `PY_OFFSETS`.
     pub version_slot: u32,
-    pub _pad: u32,
+    /// Bumped by userspace each time it tracks a process (a pid reused, an
+    /// exec): the kernel's memory of code objects it reported holds the
+    /// epoch, so nothing reported to an earlier process suppresses a
+    /// report to this one.
+    pub epoch: u32,
     /// Address of `_Py_NoneStruct` (an exception value of None means none).
     pub none_addr: u64,
 }
@@ -174,6 +220,32 @@ pub const EVENT_EXIT: u32 = 3;
 pub const EVENT_FORK: u32 = 4;
 /// A thread whose off-CPU stack was captured runs again (wall mode).
 pub const EVENT_SWITCH_IN: u32 = 5;
+/// A code object the walker had not reported recently: its names and line
+/// table, copied while the process (and the object) still exist.
+pub const EVENT_CODE: u32 = 6;
+
+/// Bytes of a code object's qualname kept in an [`EVENT_CODE`] record.
+pub const CODE_NAME_MAX: usize = 256;
+/// Bytes of its file name.
+pub const CODE_FILE_MAX: usize = 512;
+/// Bytes of its line table.
+pub const CODE_TABLE_MAX: usize = 24 * 1024;
+/// Slots of the per-CPU memory of code objects reported (direct-mapped).
+pub const CODE_SEEN_SLOTS: u32 = 1024;
+
+/// `CodeHeader::flags`: the kind of the name's characters (bytes per
+/// character: 1, 2 or 4) in bits 0–2; 0: not captured.
+pub const CODE_NAME_KIND_MASK: u32 = 0x7;
+/// `CodeHeader::flags`: the file name's kind, bits 4–6 (as the name's).
+pub const CODE_FILE_KIND_SHIFT: u32 = 4;
+/// `CodeHeader::flags`: the name was longer than [`CODE_NAME_MAX`] bytes.
+pub const CODE_NAME_CUT: u32 = 1 << 8;
+/// `CodeHeader::flags`: the file name was longer than [`CODE_FILE_MAX`].
+pub const CODE_FILE_CUT: u32 = 1 << 9;
+/// `CodeHeader::flags`: the line table was longer than [`CODE_TABLE_MAX`].
+pub const CODE_TABLE_CUT: u32 = 1 << 10;
+/// `CodeHeader::flags`: the line table could not be read.
+pub const CODE_TABLE_MISSING: u32 = 1 << 11;
 
 /// `SampleHeader::flags`: the stack was deeper than [`MAX_FRAMES`].
 pub const SAMPLE_TRUNCATED: u32 = 1 << 0;
@@ -234,6 +306,33 @@ pub struct Frame {
     pub fingerprint: u32,
 }
 
+/// Header of an [`EVENT_CODE`] record, followed by `name_len` bytes of the
+/// qualname, `file_len` bytes of the file name and `table_len` bytes of the
+/// line table (raw `str` data of the kind in `flags`, and the `bytes`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeHeader {
+    pub kind: u32,
+    pub pid: u32,
+    /// Address of the code object, and its fingerprint (as in [`Frame`]).
+    pub code: u64,
+    pub fingerprint: u32,
+    pub firstlineno: i32,
+    /// `CODE_*` bits.
+    pub flags: u32,
+    pub name_len: u32,
+    pub file_len: u32,
+    pub table_len: u32,
+}
+
+/// The per-CPU scratch record a code report is built in.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CodeRecord {
+    pub header: CodeHeader,
+    pub data: [u8; CODE_NAME_MAX + CODE_FILE_MAX + CODE_TABLE_MAX],
+}
+
 /// The per-CPU scratch record a sample is built in before it is copied into
 /// the ring buffer.
 #[repr(C)]
@@ -265,8 +364,9 @@ pub struct ProcEvent {
 // changing the layout on one side only.
 
 const _: () = {
-    // 26 × u32, then one u64: 26 * 4 = 104, + 8 = 112.
-    assert!(core::mem::size_of::<PyOffsets>() == 112);
+    // 26 × u32, the 14 × u32 of the capture, then one u64:
+    // 26 * 4 = 104, + 56 = 160, + 8 = 168.
+    assert!(core::mem::size_of::<PyOffsets>() == 168);
     assert!(core::mem::offset_of!(PyOffsets, runtime_interp_head) == 0);
     assert!(core::mem::offset_of!(PyOffsets, interp_next) == 4);
     assert!(core::mem::offset_of!(PyOffsets, interp_threads_head) == 8);
@@ -293,14 +393,50 @@ const _: () = {
     assert!(core::mem::offset_of!(PyOffsets, exc_value) == 92);
     assert!(core::mem::offset_of!(PyOffsets, exc_previous) == 96);
     assert!(core::mem::offset_of!(PyOffsets, code_window) == 100);
-    assert!(core::mem::offset_of!(PyOffsets, code_ptr_mask) == 104);
+    assert!(core::mem::offset_of!(PyOffsets, capture) == 104);
+    assert!(core::mem::offset_of!(PyOffsets, code_ptr_mask) == 160);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<CodeCapture>() == 56);
+    assert!(core::mem::offset_of!(CodeCapture, qualname) == 0);
+    assert!(core::mem::offset_of!(CodeCapture, filename) == 4);
+    assert!(core::mem::offset_of!(CodeCapture, linetable) == 8);
+    assert!(core::mem::offset_of!(CodeCapture, firstlineno) == 12);
+    assert!(core::mem::offset_of!(CodeCapture, str_length) == 16);
+    assert!(core::mem::offset_of!(CodeCapture, str_state) == 20);
+    assert!(core::mem::offset_of!(CodeCapture, str_ascii_data) == 24);
+    assert!(core::mem::offset_of!(CodeCapture, str_compact_data) == 28);
+    assert!(core::mem::offset_of!(CodeCapture, str_kind_mask) == 32);
+    assert!(core::mem::offset_of!(CodeCapture, str_kind_shift) == 36);
+    assert!(core::mem::offset_of!(CodeCapture, str_compact_bit) == 40);
+    assert!(core::mem::offset_of!(CodeCapture, str_ascii_bit) == 44);
+    assert!(core::mem::offset_of!(CodeCapture, bytes_size) == 48);
+    assert!(core::mem::offset_of!(CodeCapture, bytes_data) == 52);
+};
+
+const _: () = {
+    assert!(core::mem::size_of::<CodeHeader>() == 40);
+    assert!(core::mem::offset_of!(CodeHeader, kind) == 0);
+    assert!(core::mem::offset_of!(CodeHeader, pid) == 4);
+    assert!(core::mem::offset_of!(CodeHeader, code) == 8);
+    assert!(core::mem::offset_of!(CodeHeader, fingerprint) == 16);
+    assert!(core::mem::offset_of!(CodeHeader, firstlineno) == 20);
+    assert!(core::mem::offset_of!(CodeHeader, flags) == 24);
+    assert!(core::mem::offset_of!(CodeHeader, name_len) == 28);
+    assert!(core::mem::offset_of!(CodeHeader, file_len) == 32);
+    assert!(core::mem::offset_of!(CodeHeader, table_len) == 36);
+    // 40-byte header + 256 + 512 + 24576 bytes = 25384, under the 32 KiB
+    // of a per-CPU map value.
+    assert!(core::mem::size_of::<CodeRecord>() == 25384);
+    assert!(core::mem::size_of::<CodeRecord>() < 32 * 1024);
 };
 
 const _: () = {
     assert!(core::mem::size_of::<ProcInfo>() == 24);
     assert!(core::mem::offset_of!(ProcInfo, runtime_addr) == 0);
     assert!(core::mem::offset_of!(ProcInfo, version_slot) == 8);
-    assert!(core::mem::offset_of!(ProcInfo, _pad) == 12);
+    assert!(core::mem::offset_of!(ProcInfo, epoch) == 12);
     assert!(core::mem::offset_of!(ProcInfo, none_addr) == 16);
 };
 
@@ -385,7 +521,12 @@ pub mod counter {
     /// Frame walks ended because a frame came round again (a cyclic frame
     /// list); the sample is marked truncated.
     pub const FRAME_CYCLES: u32 = 10;
-    pub const COUNT: u32 = 11;
+    /// Code reports ([`super::EVENT_CODE`]) written to the ring buffer.
+    pub const CODE_REPORTS: u32 = 11;
+    /// Code reports lost because the ring buffer was full (the code object
+    /// is reported again at its next sample).
+    pub const CODE_REPORTS_LOST: u32 = 12;
+    pub const COUNT: u32 = 13;
 }
 
 /// Fingerprint of a code object from its `co_name` pointer, the hash of that
@@ -412,4 +553,6 @@ mod pod {
     unsafe impl aya::Pod for super::ProcInfo {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::CodeCapture {}
 }

@@ -31,13 +31,15 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use tachyon_common::{
-    counter, fingerprint, Config, Frame, ProcEvent, ProcInfo, PyOffsets, SampleHeader,
-    SampleRecord, CODE_WINDOW, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
-    FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES,
-    MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE,
-    MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS,
-    OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_NO_EXC_INFO,
-    OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
+    counter, fingerprint, CodeCapture, CodeHeader, CodeRecord, Config, Frame, ProcEvent, ProcInfo,
+    PyOffsets, SampleHeader, SampleRecord, CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_FILE_MAX,
+    CODE_NAME_CUT, CODE_NAME_MAX, CODE_SEEN_SLOTS, CODE_TABLE_CUT, CODE_TABLE_MAX,
+    CODE_TABLE_MISSING, CODE_WINDOW, EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
+    EVENT_SWITCH_IN, FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK,
+    MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK,
+    MAX_THREAD_CACHE, MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
+    OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
+    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
     SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
@@ -65,15 +67,36 @@ static OFF_CPU: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_THREAD_C
 static SCRATCH: PerCpuArray<SampleRecord> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static WALK: PerCpuArray<WalkState> = PerCpuArray::with_max_entries(1, 0);
+/// The code report being built.
+#[map]
+static CODE_SCRATCH: PerCpuArray<CodeRecord> = PerCpuArray::with_max_entries(1, 0);
+/// Code objects reported lately, direct-mapped by (pid, code pointer): a
+/// miss reports the code object and takes the slot.
+#[map]
+static CODE_SEEN: PerCpuArray<CodeSeen> = PerCpuArray::with_max_entries(CODE_SEEN_SLOTS, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
+/// A code object reported to userspace: which process (and which epoch of
+/// that pid) it belongs to, and its fingerprint.
+#[repr(C)]
+struct CodeSeen {
+    code: u64,
+    fingerprint: u32,
+    pid: u32,
+    epoch: u32,
+    _pad: u32,
+}
+
 /// Per-CPU state of one sample's walk, shared with the `bpf_loop` callbacks.
 #[repr(C)]
 struct WalkState {
     off: PyOffsets,
+    /// The process walked, and its epoch (`ProcInfo::epoch`).
+    pid: u32,
+    epoch: u32,
     /// Next frame to read (0: done).
     frame: u64,
     /// Thread-list cursor, then the thread state found (0: none).
@@ -243,6 +266,193 @@ fn load_frame(st: &mut WalkState, frame: u64) -> bool {
     r == 0
 }
 
+/// Clamps a length to `cap` (a power of two) in a way the verifier sees:
+/// masked first, then compared.
+#[inline(always)]
+fn clamp_len(n: u64, cap: usize) -> (usize, bool) {
+    if n > cap as u64 {
+        return (cap, true);
+    }
+    let n = (n as usize) & (cap * 2 - 1);
+    if n > cap {
+        (cap, true)
+    } else {
+        (n, false)
+    }
+}
+
+/// Copies the characters of the compact `str` at `addr` (at most `cap`
+/// bytes) to `dst`: (bytes copied, bytes per character (0: not
+/// captured), cut).
+#[inline(always)]
+fn copy_str(c: &CodeCapture, addr: u64, dst: *mut u8, cap: usize) -> (usize, u32, bool) {
+    const NONE: (usize, u32, bool) = (0, 0, false);
+    if addr == 0 {
+        return NONE;
+    }
+    let (Some(len), Some(state)) = (
+        read_user::<u64>(addr + c.str_length as u64),
+        read_user::<u32>(addr + c.str_state as u64),
+    ) else {
+        return NONE;
+    };
+    if state & c.str_compact_bit == 0 || len > 1 << 30 {
+        return NONE;
+    }
+    let kind = (state & c.str_kind_mask) >> (c.str_kind_shift & 31);
+    if kind != 1 && kind != 2 && kind != 4 {
+        return NONE;
+    }
+    let data = if state & c.str_ascii_bit != 0 {
+        c.str_ascii_data
+    } else {
+        c.str_compact_data
+    };
+    // `cap` is a multiple of 4: a cut string keeps whole characters.
+    let (n, cut) = clamp_len(len * kind as u64, cap);
+    if n > 0 {
+        // SAFETY: the caller guarantees `cap` bytes at `dst`; `n <= cap`.
+        let r = unsafe {
+            bpf_probe_read_user(
+                dst as *mut c_void,
+                n as u32,
+                (addr + data as u64) as *const c_void,
+            )
+        };
+        if r != 0 {
+            return NONE;
+        }
+    }
+    (n, kind, cut)
+}
+
+/// Sends userspace what it needs to name a code object whose process
+/// (or the object) may be gone when the sample is symbolized: its qualname,
+/// file name, line table and first line, from the window in `st.cbuf`.
+/// False when the ring buffer was full.
+#[inline(always)]
+fn report_code(st: &WalkState, code: u64, fp: u32) -> bool {
+    let Some(rec) = CODE_SCRATCH.get_ptr_mut(0) else {
+        return false;
+    };
+    let c = &st.off.capture;
+    let w = st.off.code_window;
+    let qualname = buf_read::<u64>(&st.cbuf, c.qualname.wrapping_sub(w)).unwrap_or(0);
+    let filename = buf_read::<u64>(&st.cbuf, c.filename.wrapping_sub(w)).unwrap_or(0);
+    let table = buf_read::<u64>(&st.cbuf, c.linetable.wrapping_sub(w)).unwrap_or(0);
+    let firstlineno = buf_read::<i32>(&st.cbuf, c.firstlineno.wrapping_sub(w)).unwrap_or(0);
+    // SAFETY: `rec` points at this CPU's CODE_SCRATCH value; `data` holds
+    // CODE_NAME_MAX + CODE_FILE_MAX + CODE_TABLE_MAX bytes.
+    let data = unsafe { core::ptr::addr_of_mut!((*rec).data) as *mut u8 };
+    let (name_len, name_kind, name_cut) = copy_str(c, qualname, data, CODE_NAME_MAX);
+    let name_len = name_len & (CODE_NAME_MAX * 2 - 1);
+    if name_len > CODE_NAME_MAX {
+        return false;
+    }
+    // SAFETY: `name_len <= CODE_NAME_MAX`: CODE_FILE_MAX bytes follow.
+    let (file_len, file_kind, file_cut) =
+        copy_str(c, filename, unsafe { data.add(name_len) }, CODE_FILE_MAX);
+    let file_len = file_len & (CODE_FILE_MAX * 2 - 1);
+    if file_len > CODE_FILE_MAX {
+        return false;
+    }
+    let mut flags = name_kind | file_kind << CODE_FILE_KIND_SHIFT;
+    if name_cut {
+        flags |= CODE_NAME_CUT;
+    }
+    if file_cut {
+        flags |= CODE_FILE_CUT;
+    }
+    let mut table_len = 0usize;
+    let size = if table != 0 {
+        read_user::<i64>(table + c.bytes_size as u64)
+    } else {
+        None
+    };
+    match size {
+        Some(size) if size >= 0 => {
+            let (n, cut) = clamp_len(size as u64, CODE_TABLE_MAX);
+            if cut {
+                flags |= CODE_TABLE_CUT;
+            }
+            if n > 0 {
+                // SAFETY: `name_len + file_len <= CODE_NAME_MAX +
+                // CODE_FILE_MAX`, so `n <= CODE_TABLE_MAX` bytes fit.
+                let r = unsafe {
+                    bpf_probe_read_user(
+                        data.add(name_len + file_len) as *mut c_void,
+                        n as u32,
+                        (table + c.bytes_data as u64) as *const c_void,
+                    )
+                };
+                if r == 0 {
+                    table_len = n;
+                } else {
+                    flags |= CODE_TABLE_MISSING;
+                }
+            }
+        }
+        _ => flags |= CODE_TABLE_MISSING,
+    }
+    let header = CodeHeader {
+        kind: EVENT_CODE,
+        pid: st.pid,
+        code,
+        fingerprint: fp,
+        firstlineno,
+        flags,
+        name_len: name_len as u32,
+        file_len: file_len as u32,
+        table_len: table_len as u32,
+    };
+    // SAFETY: `rec` points at this CPU's CODE_SCRATCH value.
+    unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };
+    let size = core::mem::size_of::<CodeHeader>() + name_len + file_len + table_len;
+    if size > core::mem::size_of::<CodeRecord>() {
+        return false;
+    }
+    // SAFETY: `size` is at most size_of::<CodeRecord>(), the size of the
+    // map value `rec` points to.
+    let r = unsafe {
+        bpf_ringbuf_output(
+            &EVENTS as *const RingBuf as *mut c_void,
+            rec as *mut c_void,
+            size as u64,
+            wakeup_flags(),
+        )
+    };
+    if r == 0 {
+        count(counter::CODE_REPORTS);
+        true
+    } else {
+        count(counter::CODE_REPORTS_LOST);
+        false
+    }
+}
+
+/// Reports the code object at `code` unless this CPU reported it (for this
+/// process and epoch) lately.
+#[inline(always)]
+fn report_once(st: &WalkState, code: u64, fp: u32) {
+    let h = (code ^ (st.pid as u64) << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let slot = (h >> 54) as u32 & (CODE_SEEN_SLOTS - 1);
+    let Some(seen) = CODE_SEEN.get_ptr_mut(slot) else {
+        return;
+    };
+    // SAFETY: per-CPU map value, valid for this program run, used by this
+    // CPU only.
+    let seen = unsafe { &mut *seen };
+    if seen.code == code && seen.fingerprint == fp && seen.pid == st.pid && seen.epoch == st.epoch {
+        return;
+    }
+    if report_code(st, code, fp) {
+        seen.code = code;
+        seen.fingerprint = fp;
+        seen.pid = st.pid;
+        seen.epoch = st.epoch;
+    }
+}
+
 /// `bpf_loop` callback: reads one frame and appends it to the sample.
 extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let (Some(st), Some(rec)) = (WALK.get_ptr_mut(0), SCRATCH.get_ptr_mut(0)) else {
@@ -334,6 +544,9 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
         }
         st.last_code = code;
         st.last_fp = fp;
+        if fp != 0 && st.off.flags & OFFSETS_CODE_REPORTS != 0 {
+            report_once(st, code, fp);
+        }
         fp
     };
     let n = st.nframes as usize;
@@ -498,6 +711,8 @@ fn capture(
     };
     let off = *off;
     shared_set!(st, off, off);
+    shared_set!(st, pid, tgid);
+    shared_set!(st, epoch, proc_info.epoch);
     // SAFETY: bpf_get_current_task has no preconditions.
     let task = unsafe { bpf_get_current_task() };
     let mut fsbase: u64 = 0;
@@ -850,8 +1065,10 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
         return 0;
     };
     let child: u64 = ctx.arg(1);
-    let (Some(pid), Some(tgid)) = (task_u32(child, cfg.task_pid), task_u32(child, cfg.task_tgid))
-    else {
+    let (Some(pid), Some(tgid)) = (
+        task_u32(child, cfg.task_pid),
+        task_u32(child, cfg.task_tgid),
+    ) else {
         return 0;
     };
     if pid == tgid {

@@ -5,7 +5,9 @@
 //! Pure: no `/proc`, no BPF. Symbols come in already resolved.
 
 use rustc_hash::FxHashMap as HashMap;
-use tachyon_common::{SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED, SAMPLE_UNINTERRUPTIBLE};
+use tachyon_common::{
+    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_UNINTERRUPTIBLE,
+};
 
 use crate::native::{NativeFrame, NativeStack};
 use crate::profile::{FrameId, FrameInfo, FrameKind, Profile, StackId, StackKey, TimedSample};
@@ -15,6 +17,11 @@ use crate::symbolize::NATIVE;
 pub const NATIVE_INCOMPLETE: &str = "<native: unwinding stopped (no frame pointers)>";
 /// Shown above the leaf while the garbage collector runs.
 pub const GC: &str = "<GC>";
+/// The whole Python stack of a thread that has a thread state but no
+/// Python frame (starting, finishing, or running C only).
+pub const NO_PYTHON_FRAME: &str = "<no Python frame>";
+/// The whole Python stack of a sample whose first frame could not be read.
+pub const STACK_UNREADABLE: &str = "<stack unreadable>";
 
 /// What goes into a stack besides the Python frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,6 +97,15 @@ impl Assembler {
         // Python frame, not a call into C: drop it.
         while ids.last() == Some(&self.native_id) {
             ids.pop();
+        }
+        // A stack is never just its process: say why there is no frame.
+        if ids.is_empty() {
+            let why = if flags & SAMPLE_READ_ERROR != 0 {
+                STACK_UNREADABLE
+            } else {
+                NO_PYTHON_FRAME
+            };
+            ids.push(profile.intern_frame(FrameInfo::marker(why)));
         }
         ids.reverse();
         if flags & SAMPLE_IN_GC != 0 && self.opts.show_gc {
@@ -635,5 +651,26 @@ mod tests {
             &[(9, "vfs_read")],
         );
         assert_eq!(labels(&p, s), ["f (app.py:1)", "vfs_read_[k]"]);
+    }
+
+    #[test]
+    fn an_empty_stack_says_why() {
+        let mut p = Profile::new(Default::default());
+        let mut a = Assembler::new(AssemblyOptions::default(), &mut p);
+        let native = a.native_marker();
+        for (flags, python, want) in [
+            (SAMPLE_ON_CPU, vec![], NO_PYTHON_FRAME),
+            // Only the C entry below the first frame: no Python frame.
+            (SAMPLE_ON_CPU, vec![native], NO_PYTHON_FRAME),
+            (SAMPLE_ON_CPU | SAMPLE_READ_ERROR, vec![], STACK_UNREADABLE),
+        ] {
+            let mut ids = python;
+            let stack = a.assemble(&mut p, flags, &mut ids, None, &[]);
+            assert_eq!(labels(&p, stack), [want.to_string()]);
+        }
+        // A stack with a frame gets no marker.
+        let f = py(&mut p, "f", 3);
+        let stack = a.assemble(&mut p, SAMPLE_ON_CPU, &mut vec![f], None, &[]);
+        assert_eq!(labels(&p, stack).len(), 1);
     }
 }

@@ -85,9 +85,9 @@ pub fn dump_process(inspector: &mut Inspector, pid: u32) -> Result<ProcessDump, 
             frames: t
                 .frames
                 .iter()
-                .map(|f| {
-                    let id = symbols.frame(f, &mut profile);
-                    profile.frames[id as usize].clone()
+                .filter_map(|f| {
+                    let id = symbols.frame(f, &mut profile)?;
+                    Some(profile.frames[id as usize].clone())
                 })
                 .collect(),
             truncated: t.truncated,

@@ -89,6 +89,12 @@ pub(crate) struct Engine {
     /// Times the frame and stack tables were compacted (continuous mode).
     interning_resets: u64,
     interned_limit: usize,
+    /// Code reports received, and of the processes whose state is gone,
+    /// the code objects named from them.
+    code_reports: u64,
+    freed_named_from_reports: u64,
+    /// The epoch of the process tracked last (`ProcInfo::epoch`).
+    epoch: u32,
     /// Kernel counters at the end of the previous window.
     window_counters: [u64; counter::COUNT as usize],
     windowed: WindowTotals,
@@ -171,6 +177,9 @@ impl Engine {
             start_scan: None,
             interning_resets: 0,
             interned_limit: interned_limit(),
+            epoch: 0,
+            code_reports: 0,
+            freed_named_from_reports: 0,
             window_counters: [0; counter::COUNT as usize],
             windowed: WindowTotals::default(),
             asleep_seeded: 0,
@@ -249,10 +258,14 @@ impl Engine {
                 proc.version
             );
         }
+        // A new epoch each time a process is tracked: what the kernel
+        // reported to an earlier process with this pid (or before its exec)
+        // does not hold back the reports this one needs.
+        self.epoch = self.epoch.wrapping_add(1);
         let info = ProcInfo {
             runtime_addr: proc.runtime_addr,
             version_slot,
-            _pad: 0,
+            epoch: self.epoch,
             none_addr: proc.none_addr,
         };
         if let Err(e) = self.sampler.track(pid, info) {
@@ -380,6 +393,7 @@ impl Engine {
         self.freed_failures += s.failures;
         self.freed_evictions += s.evictions;
         self.freed_over_budget += s.over_budget();
+        self.freed_named_from_reports += s.named_from_reports;
         self.processes_freed += 1;
     }
 
@@ -551,6 +565,13 @@ impl Engine {
             Some(Record::Exec(ev)) => self.tracker.on_exec(&mut self.host, ev.pid),
             Some(Record::Fork(ev)) => self.tracker.on_fork(&mut self.host, ev.pid, ev.aux),
             Some(Record::Exit(ev)) => self.tracker.on_exit(ev.pid),
+            Some(Record::Code(report)) => {
+                self.code_reports += 1;
+                if let Some(sym) = self.symbols.get_mut(report.header.pid) {
+                    sym.learn(&report);
+                }
+                return;
+            }
             None => {
                 log::debug!("undecodable record of {} bytes", bytes.len());
                 return;
@@ -708,6 +729,14 @@ impl Engine {
                     unread: self.asleep_unread,
                 },
             ),
+            code_reports: self.code_reports,
+            named_from_reports: self.freed_named_from_reports
+                + self
+                    .symbols
+                    .values()
+                    .map(|s| s.named_from_reports)
+                    .sum::<u64>(),
+            code_reports_lost: counters[counter::CODE_REPORTS_LOST as usize],
         };
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());

@@ -371,8 +371,14 @@ impl Launched {
 }
 
 /// Waits for `pid` to exit (blocking): its exit code, or 128 + the signal
-/// that killed it (as a shell reports it).
+/// that killed it (as a shell reports it); 127 when it cannot be waited for.
 pub fn wait_exit(pid: u32) -> i32 {
+    try_wait_exit(pid).unwrap_or(127)
+}
+
+/// [`wait_exit`], but `None` when `pid` cannot be waited for (not our
+/// child, or reaped already by another waiter).
+pub fn try_wait_exit(pid: u32) -> Option<i32> {
     let mut status = 0;
     loop {
         // SAFETY: waitpid on our own child with a valid status pointer.
@@ -381,16 +387,16 @@ pub fn wait_exit(pid: u32) -> i32 {
             break;
         }
         if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return 127;
+            return None;
         }
     }
-    if libc::WIFEXITED(status) {
+    Some(if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {
         128 + libc::WTERMSIG(status)
     } else {
         1
-    }
+    })
 }
 
 #[cfg(test)]

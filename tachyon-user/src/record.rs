@@ -2,8 +2,10 @@
 //!
 //! A record is the raw `#[repr(C)]` memory of one of the tachyon-common
 //! types, written by the (little-endian, `bpfel`) eBPF program: a
-//! [`ProcEvent`], or a [`SampleHeader`] followed by `nframes` [`Frame`]s,
-//! `nnative` native and `nkernel` kernel return addresses (`u64` each).
+//! [`ProcEvent`], a [`SampleHeader`] followed by `nframes` [`Frame`]s,
+//! `nnative` native and `nkernel` kernel return addresses (`u64` each), or
+//! a [`CodeHeader`] followed by the bytes of a code object's names and line
+//! table.
 //! Fields are read one by one with [`bytes::Buf`], in declaration order;
 //! the types have no padding, so that order is their layout (checked by the
 //! `layout_matches_repr_c` test). Nothing here panics on short or garbage
@@ -12,8 +14,8 @@
 
 use bytes::Buf;
 use tachyon_common::{
-    Frame, ProcEvent, SampleHeader, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
-    EVENT_SWITCH_IN,
+    CodeHeader, Frame, ProcEvent, SampleHeader, CODE_FILE_MAX, CODE_NAME_MAX, CODE_TABLE_MAX,
+    EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
 };
 
 /// Bytes of a [`SampleHeader`]: 8 × `u32`, 2 × `u64`.
@@ -24,6 +26,8 @@ const FRAME_SIZE: usize = 8 + 4 + 4;
 const PROC_EVENT_SIZE: usize = 4 * 4 + 8;
 /// Bytes of one native or kernel return address.
 const ADDR_SIZE: usize = 8;
+/// Bytes of a [`CodeHeader`]: `u32` × 2, `u64`, `u32`, `i32`, `u32` × 4.
+const CODE_HEADER_SIZE: usize = 2 * 4 + 8 + 4 + 4 + 4 * 4;
 
 // The sizes above are the field sizes added up; a field added to or removed
 // from one of the types changes its size and breaks the build here.
@@ -31,6 +35,7 @@ const _: () = {
     assert!(size_of::<SampleHeader>() == SAMPLE_HEADER_SIZE);
     assert!(size_of::<Frame>() == FRAME_SIZE);
     assert!(size_of::<ProcEvent>() == PROC_EVENT_SIZE);
+    assert!(size_of::<CodeHeader>() == CODE_HEADER_SIZE);
 };
 
 /// One ring-buffer record.
@@ -48,6 +53,18 @@ pub enum Record<'a> {
     Exec(ProcEvent),
     Exit(ProcEvent),
     Fork(ProcEvent),
+    /// A code object's names and line table, as the kernel copied them.
+    Code(CodeReport<'a>),
+}
+
+/// An [`EVENT_CODE`] record: the header and its three byte strings (raw
+/// `str` data of the kinds in `header.flags`, and the line table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeReport<'a> {
+    pub header: CodeHeader,
+    pub name: &'a [u8],
+    pub file: &'a [u8],
+    pub table: &'a [u8],
 }
 
 /// Frames of a sample, decoded lazily from the record bytes.
@@ -124,6 +141,43 @@ fn read_proc_event(buf: &mut &[u8]) -> Option<ProcEvent> {
     })
 }
 
+/// Reads a code report; `None` when the header is short, a length passes
+/// what the kernel ever copies, or the bytes it announces are not all there
+/// (a report is used whole or not at all).
+fn read_code_report(bytes: &[u8]) -> Option<CodeReport<'_>> {
+    let mut buf = bytes;
+    if buf.remaining() < CODE_HEADER_SIZE {
+        return None;
+    }
+    let header = CodeHeader {
+        kind: buf.get_u32_le(),
+        pid: buf.get_u32_le(),
+        code: buf.get_u64_le(),
+        fingerprint: buf.get_u32_le(),
+        firstlineno: buf.get_i32_le(),
+        flags: buf.get_u32_le(),
+        name_len: buf.get_u32_le(),
+        file_len: buf.get_u32_le(),
+        table_len: buf.get_u32_le(),
+    };
+    let (n, f, t) = (
+        header.name_len as usize,
+        header.file_len as usize,
+        header.table_len as usize,
+    );
+    if n > CODE_NAME_MAX || f > CODE_FILE_MAX || t > CODE_TABLE_MAX || buf.len() < n + f + t {
+        return None;
+    }
+    let (name, rest) = buf.split_at(n);
+    let (file, rest) = rest.split_at(f);
+    Some(CodeReport {
+        header,
+        name,
+        file,
+        table: &rest[..t],
+    })
+}
+
 /// Reads up to `count` addresses from the front of `buf`: fewer when the
 /// buffer ends first (so a garbage count never allocates more than the
 /// record holds).
@@ -170,6 +224,7 @@ pub fn decode(bytes: &[u8]) -> Option<Record<'_>> {
         EVENT_EXIT => read_proc_event(&mut buf).map(Record::Exit),
         EVENT_FORK => read_proc_event(&mut buf).map(Record::Fork),
         EVENT_SWITCH_IN => read_proc_event(&mut buf).map(Record::SwitchIn),
+        EVENT_CODE => read_code_report(bytes).map(Record::Code),
         _ => None,
     }
 }
@@ -410,7 +465,7 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_rejected() {
-        for kind in [0, 6, 99, u32::MAX] {
+        for kind in [0, 7, 99, u32::MAX] {
             let mut bytes = full_sample();
             bytes[..4].copy_from_slice(&kind.to_le_bytes());
             assert_eq!(decode(&bytes), None, "kind {kind}");
@@ -492,6 +547,66 @@ mod tests {
         }
     }
 
+    /// A code report: header fields, then name, file and table bytes.
+    fn code_report(flags: u32, name: &[u8], file: &[u8], table: &[u8]) -> Vec<u8> {
+        let mut b = Bytes::default()
+            .u32(EVENT_CODE)
+            .u32(4242)
+            .u64(0x7f00_1234_5670)
+            .u32(0xfeed_beef)
+            .i32(17)
+            .u32(flags)
+            .u32(name.len() as u32)
+            .u32(file.len() as u32)
+            .u32(table.len() as u32)
+            .0;
+        b.extend_from_slice(name);
+        b.extend_from_slice(file);
+        b.extend_from_slice(table);
+        b
+    }
+
+    #[test]
+    fn code_reports_carry_their_three_strings() {
+        let bytes = code_report(0x11, b"Worker.run", b"app.py", &[0x80, 0x00, 0xd8]);
+        let Some(Record::Code(r)) = decode(&bytes) else {
+            panic!("not a code report");
+        };
+        assert_eq!(
+            r.header,
+            CodeHeader {
+                kind: EVENT_CODE,
+                pid: 4242,
+                code: 0x7f00_1234_5670,
+                fingerprint: 0xfeed_beef,
+                firstlineno: 17,
+                flags: 0x11,
+                name_len: 10,
+                file_len: 6,
+                table_len: 3,
+            }
+        );
+        assert_eq!(
+            (r.name, r.file, r.table),
+            (&b"Worker.run"[..], &b"app.py"[..], &[0x80, 0x00, 0xd8][..])
+        );
+        // Every prefix short of the whole record is refused, never half used.
+        for len in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..len]), None, "len {len}");
+        }
+        // Lengths past what the kernel ever copies are garbage.
+        for (at, max) in [
+            (28, CODE_NAME_MAX),
+            (32, CODE_FILE_MAX),
+            (36, CODE_TABLE_MAX),
+        ] {
+            let mut bad = code_report(0, b"", b"", b"");
+            bad[at..at + 4].copy_from_slice(&(max as u32 + 1).to_le_bytes());
+            bad.resize(bad.len() + max + 1, b'x');
+            assert_eq!(decode(&bad), None, "at {at}");
+        }
+    }
+
     /// The raw memory of a value, as the eBPF program copies it into the
     /// ring buffer.
     fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
@@ -537,5 +652,27 @@ mod tests {
             ktime_ns: 0x3132_3334_3536_3738,
         };
         assert_eq!(decode(&bytes_of(&ev)), Some(Record::SwitchIn(ev)));
+
+        let code = CodeHeader {
+            kind: EVENT_CODE,
+            pid: 0x0102_0304,
+            code: 0x1112_1314_1516_1718,
+            fingerprint: 0x2122_2324,
+            firstlineno: -0x3132_3334,
+            flags: 0x4142_4344,
+            name_len: 1,
+            file_len: 2,
+            table_len: 3,
+        };
+        let mut bytes = bytes_of(&code);
+        bytes.extend_from_slice(b"abcdef");
+        let Some(Record::Code(r)) = decode(&bytes) else {
+            panic!("not a code report");
+        };
+        assert_eq!(r.header, code);
+        assert_eq!(
+            (r.name, r.file, r.table),
+            (&b"a"[..], &b"bc"[..], &b"def"[..])
+        );
     }
 }

@@ -4,6 +4,8 @@
 use std::cell::Cell;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tachyon::cli::RunArgs;
@@ -42,13 +44,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut child = launch::spawn_gated(&argv, who.as_ref())?;
     ready.follow.push(child.pid);
     let exit: Rc<Cell<Option<i32>>> = Rc::new(Cell::new(None));
+    // What the runtime's waiter reaped, kept even when the session ended
+    // first (every process gone) and dropped the future waiting for it.
+    let reaped: Arc<OnceLock<i32>> = Arc::new(OnceLock::new());
     let released: Rc<Cell<Option<launch::LaunchError>>> = Rc::new(Cell::new(None));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let result = rt.block_on(async {
-        let stop = until_exit(child.pid, exit.clone());
+        let stop = until_exit(child.pid, exit.clone(), reaped.clone());
         let on_started = || {
             if let Err(e) = child.release() {
                 released.set(Some(e));
@@ -76,7 +81,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     emit_or_save(&profile, format, &out.write_options(), baseline, &target)?;
     let code = match exit.get() {
         Some(code) => code,
-        None => wait_after_duration(&child),
+        None => wait_after_duration(&child, &reaped),
     };
     Ok(match (code, empty) {
         (0, true) => ExitCode::from(EMPTY_PROFILE),
@@ -86,21 +91,40 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
 /// The profile was written at --duration while the command runs on: wait
 /// for it, as a shell would.
-fn wait_after_duration(child: &Launched) -> i32 {
+fn wait_after_duration(child: &Launched, reaped: &OnceLock<i32>) -> i32 {
+    if let Some(&code) = reaped.get() {
+        return code;
+    }
     eprintln!(
         "tachyon-bpf: waiting for the command (pid {}) to exit",
         child.pid
     );
-    launch::wait_exit(child.pid)
+    if let Some(code) = launch::try_wait_exit(child.pid) {
+        return code;
+    }
+    // The runtime's waiter, still blocked in waitpid when the session
+    // ended, reaped it: its status is on the way.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if let Some(&code) = reaped.get() {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    127
 }
 
 /// Completes when the command exits (its status goes into `exit`). Ctrl-C,
 /// SIGTERM and SIGHUP sent to tachyon-bpf are passed to the command's
 /// process group (a terminal's Ctrl-C reaches it directly: it holds the
 /// foreground); a second one stops profiling at once.
-async fn until_exit(pid: u32, exit: Rc<Cell<Option<i32>>>) {
+async fn until_exit(pid: u32, exit: Rc<Cell<Option<i32>>>, reaped: Arc<OnceLock<i32>>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let waiter = tokio::task::spawn_blocking(move || launch::wait_exit(pid));
+    let waiter = tokio::task::spawn_blocking(move || {
+        let code = launch::wait_exit(pid);
+        let _ = reaped.set(code);
+        code
+    });
     tokio::pin!(waiter);
     let mut int = signal(SignalKind::interrupt()).ok();
     let mut term = signal(SignalKind::terminate()).ok();

@@ -39,6 +39,12 @@ pub struct Summary {
     pub frame_cycles: u64,
     /// `--all-python`: the look at every process running at the start.
     pub start_scan: Option<StartScan>,
+    /// Code objects the kernel reported with their names and line tables
+    /// (`EVENT_CODE`), and how many of them named frames.
+    pub code_reports: u64,
+    pub named_from_reports: u64,
+    /// Code reports lost to a full ring buffer.
+    pub code_reports_lost: u64,
     /// Wall mode: threads that were asleep when their process began to be
     /// profiled.
     pub asleep: Option<AsleepCounts>,
@@ -84,6 +90,12 @@ impl std::fmt::Display for Summary {
         writeln!(f, "  ticks without thread state: {}", self.no_thread_state)?;
         writeln!(f, "  process events lost:  {}", self.events_lost)?;
         writeln!(f, "  process states freed: {}", self.processes_freed)?;
+        writeln!(
+            f,
+            "  code reports:         {} ({} named from them)",
+            self.code_reports, self.named_from_reports
+        )?;
+        writeln!(f, "  code reports lost:    {}", self.code_reports_lost)?;
         write!(f, "  cache evictions:      {}", self.cache_evictions)?;
         if let Some(a) = self.asleep {
             write!(f, "\n  threads asleep at start: {}", a.seeded)?;

@@ -9,6 +9,15 @@
 //! Both caches are bounded (least recently used entries go first), by count
 //! and, for code objects, by the bytes of their line tables: a process that
 //! makes code without end, or huge line tables, cannot grow them for ever.
+//!
+//! The kernel reports each code object it has not reported lately
+//! (`EVENT_CODE`, before the sample that holds it) with its names and line
+//! table, copied while the process and the object still existed: a whole
+//! report names the code object with no read at all, so code that is freed
+//! (a module body after its import) or whose process is gone by the time
+//! its samples are read is still named. A report cut short (a name or line
+//! table longer than the kernel copies) is kept aside and used only when
+//! reading the object from userspace fails.
 
 use std::num::NonZeroUsize;
 use std::time::Instant;
@@ -18,13 +27,19 @@ use rustc_hash::FxBuildHasher;
 
 use tachyon_common::Frame;
 
+use tachyon_common::{
+    CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_NAME_CUT, CODE_NAME_KIND_MASK, CODE_TABLE_CUT,
+    CODE_TABLE_MISSING,
+};
+
 use crate::budget::ReadBudget;
 use crate::profile::{FrameId, FrameInfo, Profile};
-use crate::python::linetable::{line_for_addr, LineTableFormat};
+use crate::python::linetable::{shown_line, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
-use crate::python::objects::{read_code, CodeInfo, ObjectError};
+use crate::python::objects::{decode_str, read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
 use crate::thread_book::ThreadBook;
+use crate::record::CodeReport;
 
 /// Shown for a frame whose code object could not be read or did not match.
 pub const UNKNOWN: &str = "<unknown>";
@@ -37,6 +52,8 @@ const CODE_CACHE: usize = 4096;
 const CODE_CACHE_BYTES: usize = 32 << 20;
 /// `(code, lasti)` frames kept per process.
 const FRAME_CACHE: usize = 16384;
+/// Code reports cut short, kept per process as a fallback.
+const PARTIAL_REPORTS: usize = 1024;
 
 type Cache<K, V> = LruCache<K, V, FxBuildHasher>;
 
@@ -47,10 +64,69 @@ fn cache<K: std::hash::Hash + Eq, V>(cap: usize) -> Cache<K, V> {
     )
 }
 
+/// A cached code object (`None`: it could not be read) and whether it came
+/// from a kernel report.
+struct CodeEntry {
+    info: Option<CodeInfo>,
+    from_report: bool,
+    /// A frame was named from it (counted once).
+    named: bool,
+}
+
+impl CodeEntry {
+    fn read(info: Option<CodeInfo>) -> Self {
+        Self {
+            info,
+            from_report: false,
+            named: false,
+        }
+    }
+
+    fn reported(info: CodeInfo) -> Self {
+        Self {
+            info: Some(info),
+            from_report: true,
+            named: false,
+        }
+    }
+}
+
 /// Bytes a cached code object holds.
-fn code_bytes(c: &Option<CodeInfo>) -> usize {
-    c.as_ref()
+fn code_bytes(c: &CodeEntry) -> usize {
+    c.info
+        .as_ref()
         .map_or(0, |c| c.name.len() + c.filename.len() + c.linetable.len())
+}
+
+/// A code report made into a code object: `(info, whole)`; whole when
+/// nothing was cut or left out. `None` when even the name was not
+/// captured (a string of a form the kernel does not copy).
+pub fn captured(r: &CodeReport<'_>) -> Option<(CodeInfo, bool)> {
+    let h = &r.header;
+    let name_kind = h.flags & CODE_NAME_KIND_MASK;
+    let file_kind = (h.flags >> CODE_FILE_KIND_SHIFT) & CODE_NAME_KIND_MASK;
+    let name = decode_str(name_kind, r.name)?;
+    let filename = decode_str(file_kind, r.file);
+    let whole = filename.is_some()
+        && h.flags & (CODE_NAME_CUT | CODE_FILE_CUT | CODE_TABLE_CUT | CODE_TABLE_MISSING) == 0;
+    Some((
+        CodeInfo {
+            name,
+            filename: filename.unwrap_or_else(|| UNKNOWN.to_string()),
+            firstlineno: h.firstlineno,
+            linetable: r.table.to_vec(),
+            fingerprint: h.fingerprint,
+        },
+        whole,
+    ))
+}
+
+/// CPython's `_Py_InitCleanup` (3.13+): the shim frame between a call of a
+/// class and its Python `__init__`, named and filed `__init__`, first line
+/// 0 and a table of one "no location" entry. Not user code: hidden from
+/// stacks. (Compiled code always starts at line 1 or later.)
+fn is_init_shim(c: &CodeInfo) -> bool {
+    c.name == "__init__" && c.filename == "__init__" && c.firstlineno <= 0
 }
 
 /// Stacks remembered per process (direct-mapped by a hash of the kernel's
@@ -69,9 +145,12 @@ struct MemoEntry {
 pub struct ProcessSymbols {
     proc: PythonProcess,
     mem: Box<dyn RemoteMemory + Send>,
-    code: Cache<(u64, u32), Option<CodeInfo>>,
+    code: Cache<(u64, u32), CodeEntry>,
     code_bytes: usize,
-    frames: Cache<(u64, u32, i32), FrameId>,
+    /// Frames by `(code, fingerprint, lasti)`; `None`: hidden.
+    frames: Cache<(u64, u32, i32), Option<FrameId>>,
+    /// Reports cut short: used when reading the object fails.
+    partial: Cache<(u64, u32), CodeInfo>,
     /// Code-object reads this process may cause per second.
     budget: ReadBudget,
     /// Whole stacks, for samples that repeat one.
@@ -84,6 +163,10 @@ pub struct ProcessSymbols {
     pub evictions: u64,
     /// The names of its threads.
     names: ThreadBook,
+    /// Code reports received from the kernel.
+    pub reports: u64,
+    /// Code objects that named frames from a report.
+    pub named_from_reports: u64,
 }
 
 impl ProcessSymbols {
@@ -102,12 +185,33 @@ impl ProcessSymbols {
             code: cache(CODE_CACHE),
             code_bytes: 0,
             frames: cache(FRAME_CACHE),
+            partial: cache(PARTIAL_REPORTS),
             budget: ReadBudget::new(Instant::now()),
             memo: (0..STACK_MEMO).map(|_| MemoEntry::default()).collect(),
             memo_hits: 0,
             failures: 0,
             evictions: 0,
             names: ThreadBook::new(proc_pid),
+            reports: 0,
+            named_from_reports: 0,
+        }
+    }
+
+    /// Takes in a code report of this process. A whole one is the code
+    /// object (unless a read of it succeeded already); one cut short waits
+    /// as a fallback for a failed read.
+    pub fn learn(&mut self, report: &CodeReport<'_>) {
+        self.reports += 1;
+        let Some((info, whole)) = captured(report) else {
+            return;
+        };
+        let key = (report.header.code, report.header.fingerprint);
+        if whole {
+            if self.code.peek(&key).is_none_or(|e| e.info.is_none()) {
+                self.insert_code(key, CodeEntry::reported(info));
+            }
+        } else {
+            self.partial.put(key, info);
         }
     }
 
@@ -172,8 +276,9 @@ impl ProcessSymbols {
         for f in frames {
             // Frames the kernel could not fingerprint are never cached.
             cacheable &= f.fingerprint != 0 || f.code == 0;
-            let id = self.frame(f, profile);
-            out.push(id);
+            if let Some(id) = self.frame(f, profile) {
+                out.push(id);
+            }
         }
         if cacheable && self.failures == failures {
             let entry = &mut self.memo[slot];
@@ -184,28 +289,25 @@ impl ProcessSymbols {
         }
     }
 
-    /// The profile frame for a kernel frame.
-    pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> FrameId {
+    /// The profile frame for a kernel frame; `None` for a frame that is
+    /// not shown (the `__init__` shim).
+    pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> Option<FrameId> {
         if f.code == 0 {
             // The kernel's marker for C code between two Python frames.
-            return profile.intern_frame(FrameInfo::marker(NATIVE));
+            return Some(profile.intern_frame(FrameInfo::marker(NATIVE)));
         }
+        let (minor, format) = (self.proc.layout.minor, self.proc.layout.linetable);
         if f.fingerprint == 0 {
             // The kernel could not read the code object, so nothing can tell
             // whether what is at that address now is what ran: never cache.
             let frame = match self.read_code_budgeted(f.code, 0) {
-                Some(Ok(c)) => python_frame(
-                    self.proc.layout.minor,
-                    self.proc.layout.linetable,
-                    &c,
-                    f.lasti,
-                ),
+                Some(Ok(c)) => python_frame(minor, format, &c, f.lasti),
                 _ => {
                     self.failures += 1;
-                    FrameInfo::marker(UNKNOWN)
+                    Some(FrameInfo::marker(UNKNOWN))
                 }
             };
-            return profile.intern_frame(frame);
+            return frame.map(|frame| profile.intern_frame(frame));
         }
         let key = (f.code, f.fingerprint, f.lasti);
         if let Some(&id) = self.frames.get(&key) {
@@ -213,33 +315,46 @@ impl ProcessSymbols {
         }
         let ck = (f.code, f.fingerprint);
         if !self.code.contains(&ck) {
-            match self.read_code_budgeted(f.code, f.fingerprint) {
-                Some(info) => self.insert_code(ck, info.ok()),
-                None => {
+            let read = self.read_code_budgeted(f.code, f.fingerprint);
+            let entry = match (read, self.partial.pop(&ck)) {
+                (Some(Ok(info)), _) => CodeEntry::read(Some(info)),
+                // The read failed (or was refused): a report cut short
+                // still names it.
+                (_, Some(info)) => CodeEntry::reported(info),
+                (Some(Err(_)), None) => CodeEntry::read(None),
+                (None, None) => {
                     // Over budget: nothing is cached, a later sample retries.
                     self.failures += 1;
-                    return profile.intern_frame(FrameInfo::marker(UNKNOWN));
+                    return Some(profile.intern_frame(FrameInfo::marker(UNKNOWN)));
                 }
-            }
+            };
+            self.insert_code(ck, entry);
         }
-        let frame = match self.code.get(&ck) {
-            Some(Some(c)) => Some(python_frame(
-                self.proc.layout.minor,
-                self.proc.layout.linetable,
-                c,
-                f.lasti,
-            )),
+        let mut named_from_report = false;
+        let frame = match self.code.get_mut(&ck) {
+            Some(CodeEntry {
+                info: Some(c),
+                from_report,
+                named,
+            }) => {
+                named_from_report = *from_report && !*named;
+                *named |= *from_report;
+                Some(python_frame(minor, format, c, f.lasti))
+            }
             _ => None,
         };
-        let known = frame.is_some();
-        let frame = frame.unwrap_or_else(|| {
+        if named_from_report {
+            self.named_from_reports += 1;
+        }
+        let Some(frame) = frame else {
+            // A failed read is not cached at frame level: the next sample
+            // retries through the (cached) code-level result, counting each
+            // failure.
             self.failures += 1;
-            FrameInfo::marker(UNKNOWN)
-        });
-        let id = profile.intern_frame(frame);
-        // A failed read is not cached at frame level: the next sample retries
-        // through the (cached) code-level result, counting each failure.
-        if known && self.frames.push(key, id).is_some_and(|(k, _)| k != key) {
+            return Some(profile.intern_frame(FrameInfo::marker(UNKNOWN)));
+        };
+        let id = frame.map(|frame| profile.intern_frame(frame));
+        if self.frames.push(key, id).is_some_and(|(k, _)| k != key) {
             self.evictions += 1;
         }
         id
@@ -247,7 +362,7 @@ impl ProcessSymbols {
 
     /// Caches a code object, evicting the least recently used ones beyond
     /// the count or byte bound.
-    fn insert_code(&mut self, key: (u64, u32), info: Option<CodeInfo>) {
+    fn insert_code(&mut self, key: (u64, u32), info: CodeEntry) {
         self.code_bytes += code_bytes(&info);
         if let Some((k, old)) = self.code.push(key, info) {
             self.code_bytes -= code_bytes(&old);
@@ -282,11 +397,25 @@ impl ProcessSymbols {
     }
 }
 
-/// The profile frame for code object `c` executing instruction `lasti`.
-fn python_frame(minor: u32, format: LineTableFormat, c: &CodeInfo, lasti: i32) -> FrameInfo {
+/// The profile frame for code object `c` executing instruction `lasti`;
+/// `None` for the `__init__` shim, which is not shown.
+fn python_frame(
+    minor: u32,
+    format: LineTableFormat,
+    c: &CodeInfo,
+    lasti: i32,
+) -> Option<FrameInfo> {
+    if is_init_shim(c) {
+        return None;
+    }
     let addr = address_for(minor, lasti);
-    let line = line_for_addr(format, &c.linetable, c.firstlineno, addr).unwrap_or(0);
-    FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32)
+    let line = shown_line(format, &c.linetable, c.firstlineno, addr);
+    Some(FrameInfo::python(
+        &c.name,
+        &c.filename,
+        line,
+        c.firstlineno.max(0) as u32,
+    ))
 }
 
 /// The byte address `PyCode_Addr2Line` takes for a kernel `lasti`:
@@ -305,7 +434,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use tachyon_common::fingerprint;
+    use tachyon_common::{fingerprint, CodeHeader, EVENT_CODE};
 
     use crate::profile::{FrameKind, ProfileMeta};
     use crate::python::layout::layout_for;
@@ -458,7 +587,7 @@ mod tests {
         p: &mut Profile,
         f: Frame,
     ) -> (FrameId, String, String, FrameKind) {
-        let id = s.frame(&f, p);
+        let id = s.frame(&f, p).expect("a shown frame");
         let info = &p.frames[id as usize];
         (id, info.name.clone(), info.file.clone(), info.kind)
     }
@@ -482,7 +611,7 @@ mod tests {
             // The same frame, and another line of the same code object: no
             // read, even once the memory is gone.
             mem.set(FakeMemory::new());
-            assert_eq!(s.frame(&frame(CODE, 0, fp(minor, &OLD)), &mut p), id);
+            assert_eq!(s.frame(&frame(CODE, 0, fp(minor, &OLD)), &mut p), Some(id));
             let (_, name, ..) = name_of(&mut s, &mut p, frame(CODE, 7, fp(minor, &OLD)));
             assert_eq!(name, "old_func");
             assert_eq!(mem.reads(), after_first, "3.{minor}");
@@ -525,7 +654,7 @@ mod tests {
         ];
         let mut first = Vec::new();
         s.stack(&stack, &mut p, &mut first);
-        let expected: Vec<FrameId> = stack.iter().map(|f| s.frame(f, &mut p)).collect();
+        let expected: Vec<FrameId> = stack.iter().filter_map(|f| s.frame(f, &mut p)).collect();
         assert_eq!(first, expected);
         let reads = mem.reads();
         let mut again = vec![99];
@@ -599,7 +728,7 @@ mod tests {
                 assert_ne!(id, old_id);
             }
             // Samples still carrying the old fingerprint ran the old code.
-            assert_eq!(s.frame(&frame(CODE, 4, old_fp), &mut p), old_id);
+            assert_eq!(s.frame(&frame(CODE, 4, old_fp), &mut p), Some(old_id));
             assert_eq!(s.failures, 0);
         }
     }
@@ -667,6 +796,148 @@ mod tests {
         assert_eq!(s.cached(), (1, FRAME_CACHE));
         assert_eq!(s.evictions, extra as u64);
         assert_eq!(s.failures, 0);
+    }
+
+    /// A kernel code report of `code` with fingerprint `fp`: ASCII name and
+    /// file (kind 1), a 3.11+ table whose first unit is at line +2.
+    fn report<'a>(code: u64, fp: u32, name: &'a str, file: &'a str, flags: u32) -> CodeReport<'a> {
+        const TABLE: &[u8] = &[0x80 | 13 << 3, 0x04];
+        CodeReport {
+            header: CodeHeader {
+                kind: EVENT_CODE,
+                pid: 4242,
+                code,
+                fingerprint: fp,
+                firstlineno: 30,
+                flags,
+                name_len: name.len() as u32,
+                file_len: file.len() as u32,
+                table_len: TABLE.len() as u32,
+            },
+            name: name.as_bytes(),
+            file: file.as_bytes(),
+            table: TABLE,
+        }
+    }
+
+    /// Both strings ASCII (kind 1).
+    const ASCII_BOTH: u32 = 1 | 1 << tachyon_common::CODE_FILE_KIND_SHIFT;
+
+    #[test]
+    fn a_whole_report_names_code_that_is_gone() {
+        // The process's memory holds nothing any more: only the report.
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(FakeMemory::new());
+        let mut p = profile();
+        s.learn(&report(CODE, 77, "Gone.run", "gone.py", ASCII_BOTH));
+        let id = s.frame(&frame(CODE, 0, 77), &mut p).expect("shown");
+        let f = &p.frames[id as usize];
+        assert_eq!(
+            (f.name.as_str(), f.file.as_str(), f.line),
+            ("Gone.run", "gone.py", 32)
+        );
+        assert_eq!(mem.reads(), 0, "a whole report needs no read");
+        // Another line of it: counted once as named from a report.
+        s.frame(&frame(CODE, 1, 77), &mut p);
+        assert_eq!((s.reports, s.named_from_reports, s.failures), (1, 1, 0));
+        // Another fingerprint at that address is another code object.
+        let (_, name, ..) = name_of(&mut s, &mut p, frame(CODE, 0, 78));
+        assert_eq!(name, UNKNOWN);
+    }
+
+    #[test]
+    fn a_whole_report_replaces_a_failed_read_but_not_a_good_one() {
+        let (mut s, mem) = symbols(12, &OLD);
+        let mut p = profile();
+        mem.set(FakeMemory::new());
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 77)).1, UNKNOWN);
+        s.learn(&report(CODE, 77, "Late.run", "late.py", ASCII_BOTH));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 77)).1, "Late.run");
+        // Read from memory first: a report does not replace it.
+        let (mut s, _) = symbols(12, &OLD);
+        let old = fp(12, &OLD);
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, old)).1, "old_func");
+        s.learn(&report(CODE, old, "Other", "other.py", ASCII_BOTH));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 2, old)).1, "old_func");
+        assert_eq!(s.named_from_reports, 0);
+    }
+
+    #[test]
+    fn a_cut_report_is_only_a_fallback() {
+        let cut = ASCII_BOTH | tachyon_common::CODE_TABLE_CUT;
+        // The object can still be read: the read wins.
+        let (mut s, mem) = symbols(12, &OLD);
+        let mut p = profile();
+        let old = fp(12, &OLD);
+        s.learn(&report(CODE, old, "Cut", "cut.py", cut));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, old)).1, "old_func");
+        assert!(mem.reads() > 0);
+        assert_eq!(s.named_from_reports, 0);
+        // It cannot: the cut report names it.
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(FakeMemory::new());
+        s.learn(&report(CODE, 77, "Cut", "cut.py", cut));
+        let (_, name, file, _) = name_of(&mut s, &mut p, frame(CODE, 0, 77));
+        assert_eq!((name.as_str(), file.as_str()), ("Cut", "cut.py"));
+        assert_eq!((s.named_from_reports, s.failures), (1, 0));
+        // A report whose name was not captured names nothing.
+        let (mut s, mem) = symbols(12, &OLD);
+        mem.set(FakeMemory::new());
+        s.learn(&report(
+            CODE,
+            77,
+            "",
+            "x.py",
+            1 << tachyon_common::CODE_FILE_KIND_SHIFT,
+        ));
+        assert_eq!(name_of(&mut s, &mut p, frame(CODE, 0, 77)).1, UNKNOWN);
+        assert_eq!(s.reports, 1);
+    }
+
+    #[test]
+    fn reports_of_wider_strings_are_decoded() {
+        // "π" as UCS-2 (kind 2), the file as Latin-1 "café.py".
+        let name = [0xc0, 0x03];
+        let file = [b'c', b'a', b'f', 0xe9, b'.', b'p', b'y'];
+        let mut r = report(
+            CODE,
+            5,
+            "",
+            "",
+            2 | 1 << tachyon_common::CODE_FILE_KIND_SHIFT,
+        );
+        r.name = &name;
+        r.file = &file;
+        let (info, whole) = captured(&r).expect("captured");
+        assert_eq!(
+            (info.name.as_str(), info.filename.as_str(), whole),
+            ("π", "café.py", true)
+        );
+    }
+
+    #[test]
+    fn the_init_shim_is_hidden() {
+        let (mut s, mem) = symbols(13, &OLD);
+        mem.set(FakeMemory::new());
+        let mut p = profile();
+        // _Py_InitCleanup: `__init__` in `__init__`, first line 0, one
+        // "no location" entry.
+        let mut shim = report(0x5000, 9, "__init__", "__init__", ASCII_BOTH);
+        shim.header.firstlineno = 0;
+        shim.table = &[0xfb];
+        s.learn(&shim);
+        s.learn(&report(CODE, 77, "Acc.__init__", "app.py", ASCII_BOTH));
+        assert_eq!(s.frame(&frame(0x5000, 1, 9), &mut p), None);
+        let mut out = Vec::new();
+        s.stack(
+            &[frame(CODE, 0, 77), frame(0x5000, 1, 9), frame(CODE, 0, 77)],
+            &mut p,
+            &mut out,
+        );
+        assert_eq!(out.len(), 2, "the shim left out, the rest kept");
+        // A real `__init__` method of a file called `__init__` is shown.
+        s.learn(&report(0x6000, 10, "__init__", "__init__", ASCII_BOTH));
+        assert!(s.frame(&frame(0x6000, 0, 10), &mut p).is_some());
     }
 
     #[test]

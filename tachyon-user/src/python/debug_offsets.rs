@@ -12,10 +12,13 @@
 //! are code objects) before it is used. The table is the process's own
 //! memory: hostile input, bounded and checked like any other.
 
-use tachyon_common::{PyOffsets, CODE_WINDOW, FRAME_BUF_SIZE, OFFSETS_NO_EXC_INFO};
+use tachyon_common::{
+    PyOffsets, CODE_WINDOW, FRAME_BUF_SIZE, OFFSETS_CODE_REPORTS, OFFSETS_NO_EXC_INFO,
+};
 
 use super::layout::{
-    CodeLayout, DebugOffsetPositions, Layout, ObjectLayout, DEBUG_OFFSET_ARRANGEMENTS,
+    code_capture, code_reports_fit, CodeLayout, DebugOffsetPositions, Layout, ObjectLayout,
+    DEBUG_OFFSET_ARRANGEMENTS,
 };
 use super::memory::{le_u64, RemoteMemory};
 
@@ -216,7 +219,7 @@ impl DebugTable {
             code_name: field("code_object.name", pos.code_filename + 8, 8, code_size)?,
             code_fp_field: template.kernel.code_fp_field,
             str_hash: template.kernel.str_hash,
-            flags: template.kernel.flags | OFFSETS_NO_EXC_INFO,
+            flags: (template.kernel.flags | OFFSETS_NO_EXC_INFO) & !OFFSETS_CODE_REPORTS,
             tstate_interp: field("thread_state.interp", pos.tstate_interp, 8, tstate_size)?,
             gil_last_holder: field(
                 "interpreter_state.gil_runtime_state_holder",
@@ -243,6 +246,7 @@ impl DebugTable {
             exc_value: 0,
             exc_previous: 0,
             code_window: 0,
+            capture: Default::default(),
             code_ptr_mask: template.kernel.code_ptr_mask,
         };
         // Read each frame up to its last field used.
@@ -308,6 +312,7 @@ impl DebugTable {
             unicode_compact_data: template.objects.unicode_compact_data,
             bytes_size: field("bytes_object.ob_size", pos.bytes_ob_size, 8, 64)?,
             bytes_data: field("bytes_object.ob_sval", pos.bytes_ob_sval, 1, 64)?,
+            unicode_bits: template.objects.unicode_bits,
         };
         let native_thread_id = field(
             "thread_state.native_thread_id",
@@ -315,13 +320,27 @@ impl DebugTable {
             8,
             tstate_size,
         )?;
+        let mut kernel = PyOffsets {
+            frame_read_size: frame_end,
+            code_window: window,
+            ..k
+        };
+        // Code reports when the window can start low enough to hold every
+        // field they follow too (without them, names are read from
+        // userspace only).
+        let capture = code_capture(&code, &objects);
+        let with_reports = PyOffsets {
+            code_window: window.min(capture.firstlineno),
+            capture,
+            flags: kernel.flags | OFFSETS_CODE_REPORTS,
+            ..kernel
+        };
+        if code_reports_fit(&with_reports) {
+            kernel = with_reports;
+        }
         Ok(Layout {
             minor: self.minor(),
-            kernel: PyOffsets {
-                frame_read_size: frame_end,
-                code_window: window,
-                ..k
-            },
+            kernel,
             code,
             objects,
             linetable: template.linetable,

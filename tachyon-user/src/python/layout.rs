@@ -8,8 +8,9 @@
 
 use super::linetable::LineTableFormat;
 use tachyon_common::{
-    PyOffsets, OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP,
-    OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH, OFFSETS_OWNER,
+    CodeCapture, PyOffsets, CODE_WINDOW, OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_CODE_REPORTS,
+    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
+    OFFSETS_OWNER,
 };
 
 /// Oldest and newest supported minor versions of CPython 3.
@@ -54,6 +55,74 @@ pub struct ObjectLayout {
     pub bytes_size: u32,
     /// `PyBytesObject.ob_sval`.
     pub bytes_data: u32,
+    /// The bits of `PyASCIIObject.state`.
+    pub unicode_bits: UnicodeBits,
+}
+
+/// Where the kind, compact and ascii bits are in `PyASCIIObject.state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnicodeBits {
+    /// Bytes per character: `(state & kind_mask) >> kind_shift`.
+    pub kind_mask: u32,
+    pub kind_shift: u32,
+    pub compact: u32,
+    pub ascii: u32,
+}
+
+/// `interned:2, kind:3, compact:1, ascii:1` (every GIL build, 3.8–3.15;
+/// ≤3.11 add `ready`, at 0x80).
+pub const UNICODE_BITS: UnicodeBits = UnicodeBits {
+    kind_mask: 0x1c,
+    kind_shift: 2,
+    compact: 0x20,
+    ascii: 0x40,
+};
+
+impl UnicodeBits {
+    /// Bytes per character of a string with `state`.
+    pub fn kind(&self, state: u32) -> u32 {
+        (state & self.kind_mask) >> self.kind_shift
+    }
+}
+
+/// What the kernel follows to copy a code object's names and line table
+/// (`EVENT_CODE`), from a row's code and object layouts.
+pub const fn code_capture(c: &CodeLayout, o: &ObjectLayout) -> CodeCapture {
+    CodeCapture {
+        qualname: match c.qualname {
+            Some(q) => q,
+            None => c.name,
+        },
+        filename: c.filename,
+        linetable: c.linetable,
+        firstlineno: c.firstlineno,
+        str_length: o.unicode_length,
+        str_state: o.unicode_state,
+        str_ascii_data: o.unicode_ascii_data,
+        str_compact_data: o.unicode_compact_data,
+        str_kind_mask: o.unicode_bits.kind_mask,
+        str_kind_shift: o.unicode_bits.kind_shift,
+        str_compact_bit: o.unicode_bits.compact,
+        str_ascii_bit: o.unicode_bits.ascii,
+        bytes_size: o.bytes_size,
+        bytes_data: o.bytes_data,
+    }
+}
+
+/// The kernel can report code objects with these offsets: every code
+/// field it follows lies in the one window read per code object.
+pub fn code_reports_fit(k: &PyOffsets) -> bool {
+    let c = &k.capture;
+    let window = k.code_window;
+    let in_window =
+        |off: u32, size: u32| off >= window && off + size <= window + CODE_WINDOW as u32;
+    in_window(k.code_name, 8)
+        && in_window(k.code_fp_field, 4)
+        && in_window(c.qualname, 8)
+        && in_window(c.filename, 8)
+        && in_window(c.linetable, 8)
+        && in_window(c.firstlineno, 4)
+        && c.str_kind_mask != 0
 }
 
 /// Everything tachyon-bpf knows about one minor version.
@@ -375,6 +444,7 @@ const OBJECTS_311: ObjectLayout = ObjectLayout {
     unicode_compact_data: 72,
     bytes_size: 16,
     bytes_data: 32,
+    unicode_bits: UNICODE_BITS,
 };
 
 const OBJECTS_312: ObjectLayout = ObjectLayout {
@@ -447,7 +517,7 @@ pub const LAYOUTS: &[Layout] = &[
             code_name: CODE_38.name,
             code_fp_field: CODE_38.fp_field,
             str_hash: 24,
-            flags: OFFSETS_NAME_HASH,
+            flags: OFFSETS_NAME_HASH | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 1160,
             gil_locked: 1168,
@@ -455,7 +525,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 144,
             exc_value: 8,
             exc_previous: 24,
-            code_window: CODE_38.fp_field,
+            code_window: CODE_38.firstlineno,
+            capture: code_capture(&CODE_38, &OBJECTS_311),
             code_ptr_mask: NO_MASK,
         },
         code: CODE_38,
@@ -485,7 +556,7 @@ pub const LAYOUTS: &[Layout] = &[
             code_name: CODE_38.name,
             code_fp_field: CODE_38.fp_field,
             str_hash: 24,
-            flags: OFFSETS_NAME_HASH | OFFSETS_GC_IN_INTERP,
+            flags: OFFSETS_NAME_HASH | OFFSETS_GC_IN_INTERP | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 360,
             gil_locked: 368,
@@ -493,7 +564,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 144,
             exc_value: 8,
             exc_previous: 24,
-            code_window: CODE_38.fp_field,
+            code_window: CODE_38.firstlineno,
+            capture: code_capture(&CODE_38, &OBJECTS_311),
             code_ptr_mask: NO_MASK,
         },
         code: CODE_38,
@@ -522,7 +594,7 @@ pub const LAYOUTS: &[Layout] = &[
             code_name: CODE_38.name,
             code_fp_field: CODE_38.fp_field,
             str_hash: 24,
-            flags: OFFSETS_NAME_HASH | OFFSETS_GC_IN_INTERP,
+            flags: OFFSETS_NAME_HASH | OFFSETS_GC_IN_INTERP | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 360,
             gil_locked: 368,
@@ -530,7 +602,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 144,
             exc_value: 8,
             exc_previous: 24,
-            code_window: CODE_38.fp_field,
+            code_window: CODE_38.firstlineno,
+            capture: code_capture(&CODE_38, &OBJECTS_311),
             code_ptr_mask: NO_MASK,
         },
         code: CODE_38,
@@ -565,7 +638,8 @@ pub const LAYOUTS: &[Layout] = &[
                 | OFFSETS_INSTR_PTR
                 | OFFSETS_OWNER
                 | OFFSETS_NAME_HASH
-                | OFFSETS_GC_IN_INTERP,
+                | OFFSETS_GC_IN_INTERP
+                | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 368,
             gil_locked: 376,
@@ -573,7 +647,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 120,
             exc_value: 0,
             exc_previous: 8,
-            code_window: CODE_311.fp_field,
+            code_window: CODE_311.firstlineno,
+            capture: code_capture(&CODE_311, &OBJECTS_311),
             code_ptr_mask: NO_MASK,
         },
         code: CODE_311,
@@ -608,7 +683,8 @@ pub const LAYOUTS: &[Layout] = &[
                 | OFFSETS_INSTR_PTR
                 | OFFSETS_OWNER
                 | OFFSETS_GIL_IN_INTERP
-                | OFFSETS_GC_IN_INTERP,
+                | OFFSETS_GC_IN_INTERP
+                | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 1048,
             gil_locked: 1056,
@@ -616,7 +692,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 104,
             exc_value: 0,
             exc_previous: 8,
-            code_window: CODE_312.fp_field,
+            code_window: CODE_312.firstlineno,
+            capture: code_capture(&CODE_312, &OBJECTS_312),
             code_ptr_mask: NO_MASK,
         },
         code: CODE_312,
@@ -650,7 +727,8 @@ pub const LAYOUTS: &[Layout] = &[
                 | OFFSETS_INSTR_PTR
                 | OFFSETS_OWNER
                 | OFFSETS_GIL_IN_INTERP
-                | OFFSETS_GC_IN_INTERP,
+                | OFFSETS_GC_IN_INTERP
+                | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 7760,
             gil_locked: 7768,
@@ -658,7 +736,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 120,
             exc_value: 0,
             exc_previous: 8,
-            code_window: CODE_312.fp_field,
+            code_window: CODE_312.firstlineno,
+            capture: code_capture(&CODE_312, &OBJECTS_312),
             code_ptr_mask: NO_MASK,
         },
         code: CODE_312,
@@ -692,7 +771,8 @@ pub const LAYOUTS: &[Layout] = &[
                 | OFFSETS_INSTR_PTR
                 | OFFSETS_OWNER
                 | OFFSETS_GIL_IN_INTERP
-                | OFFSETS_GC_IN_INTERP,
+                | OFFSETS_GC_IN_INTERP
+                | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 7792,
             gil_locked: 7800,
@@ -700,7 +780,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 120,
             exc_value: 0,
             exc_previous: 8,
-            code_window: CODE_312.fp_field,
+            code_window: CODE_312.firstlineno,
+            capture: code_capture(&CODE_312, &OBJECTS_312),
             code_ptr_mask: STACKREF_MASK,
         },
         code: CODE_312,
@@ -733,7 +814,8 @@ pub const LAYOUTS: &[Layout] = &[
                 | OFFSETS_INSTR_PTR
                 | OFFSETS_OWNER
                 | OFFSETS_GIL_IN_INTERP
-                | OFFSETS_GC_IN_INTERP,
+                | OFFSETS_GC_IN_INTERP
+                | OFFSETS_CODE_REPORTS,
             tstate_interp: 16,
             gil_last_holder: 7744,
             gil_locked: 7752,
@@ -741,7 +823,8 @@ pub const LAYOUTS: &[Layout] = &[
             tstate_exc_info: 144,
             exc_value: 0,
             exc_previous: 8,
-            code_window: CODE_312.fp_field,
+            code_window: CODE_312.firstlineno,
+            capture: code_capture(&CODE_312, &OBJECTS_312),
             code_ptr_mask: STACKREF_MASK,
         },
         code: CODE_312,
@@ -796,8 +879,17 @@ mod tests {
             assert_eq!(k.code_fp_field, l.code.fp_field);
             assert_eq!(k.code_name, l.code.name);
             assert_eq!(k.str_hash, l.objects.unicode_hash);
-            // co_name and the fingerprint field lie in the one window read.
+            // co_name and the fingerprint field lie in the one window read,
+            // and so does everything a code report follows.
             assert!(k.code_fp_field >= k.code_window && k.code_name >= k.code_window);
+            assert!(code_reports_fit(k), "3.{}", l.minor);
+            assert_ne!(k.flags & OFFSETS_CODE_REPORTS, 0, "3.{}", l.minor);
+            assert_eq!(
+                k.capture,
+                code_capture(&l.code, &l.objects),
+                "3.{}",
+                l.minor
+            );
             assert!(
                 (k.code_fp_field + 4).max(k.code_name + 8) <= k.code_window + CODE_WINDOW as u32
             );

@@ -64,6 +64,59 @@ pub fn line_for_addr(
     }
 }
 
+/// The line to show for the instruction at `addr`: its own line when the
+/// table gives one (and it is not 0); else the line of the nearest
+/// instruction before it that has one (CPython emits line-less
+/// instructions such as `MAKE_CELL`, `COPY_FREE_VARS` or the
+/// `RETURN_GENERATOR` prologue, and cleanup code, with no location); else
+/// `first_line`. 0 only when even `first_line` is not a line.
+pub fn shown_line(format: LineTableFormat, table: &[u8], first_line: i32, addr: i32) -> u32 {
+    line_for_addr(format, table, first_line, addr)
+        .filter(|&l| l > 0)
+        .or_else(|| previous_line(format, table, first_line, addr))
+        .or_else(|| to_line(i64::from(first_line)).filter(|&l| l > 0))
+        .unwrap_or(0)
+}
+
+/// The line (> 0) of the last instruction at or before `addr` that has one.
+fn previous_line(format: LineTableFormat, table: &[u8], first_line: i32, addr: i32) -> Option<u32> {
+    let target = i64::from(addr);
+    let mut found = None;
+    match format {
+        LineTableFormat::Lnotab => return None,
+        LineTableFormat::Linetable310 => {
+            let mut line = i64::from(first_line);
+            let mut end: i64 = 0;
+            for pair in table.chunks_exact(2) {
+                let start = end;
+                end += i64::from(pair[0]);
+                if start > target {
+                    break;
+                }
+                let delta = pair[1] as i8;
+                if delta != NO_LINE_310 {
+                    line += i64::from(delta);
+                    if end > start {
+                        found = to_line(line).filter(|&l| l > 0).or(found);
+                    }
+                }
+            }
+        }
+        LineTableFormat::Locations311 => {
+            let mut entries = Entries311::new(table, first_line);
+            while let Some(entry) = entries.next_entry() {
+                if entry.start > target {
+                    break;
+                }
+                if let Some(loc) = entry.location {
+                    found = to_line(loc.line).filter(|&l| l > 0).or(found);
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Like [`line_for_addr`], but also decodes the end line and columns of 3.11+
 /// location tables (as `co_positions()` reports them). For older formats only
 /// `line` is set. None exactly when [`line_for_addr`] gives None.
@@ -475,6 +528,50 @@ mod tests {
         );
         // Negative lines are "no line", not wrapped.
         assert_eq!(line(f, &[0x80 | 13 << 3, 0x0b], 1, 0), None);
+    }
+
+    #[test]
+    fn shown_lines_fall_back_to_the_previous_line_then_the_first() {
+        let f = LineTableFormat::Locations311;
+        // 1 unit with no location (MAKE_CELL), 1 unit at line +2 → 12, 1 unit
+        // with no location, 1 unit at line 0 (-12), 1 unit with no location.
+        let table = [
+            0x80 | 15 << 3,
+            0x80 | 13 << 3,
+            0x04,
+            0x80 | 15 << 3,
+            0x80 | 13 << 3,
+            0x19,
+            0x80 | 15 << 3,
+        ];
+        assert_eq!(line(f, &table, 10, 0), None);
+        assert_eq!(
+            shown_line(f, &table, 10, 0),
+            10,
+            "nothing before: co_firstlineno"
+        );
+        assert_eq!(shown_line(f, &table, 10, 2), 12);
+        assert_eq!(line(f, &table, 10, 4), None);
+        assert_eq!(shown_line(f, &table, 10, 4), 12, "the line before");
+        assert_eq!(line(f, &table, 10, 6), Some(0));
+        assert_eq!(shown_line(f, &table, 10, 6), 12, "line 0 is no line");
+        assert_eq!(shown_line(f, &table, 10, 8), 12);
+        // Past the table, and an empty table (the 3.13 `__init__` shim).
+        assert_eq!(shown_line(f, &table, 10, 100), 12);
+        assert_eq!(shown_line(f, &[], 10, 0), 10);
+        assert_eq!(shown_line(f, &[], 0, 0), 0);
+        // 3.10: a range without a line takes the line before it.
+        let t310 = [4, 1, 2, 0x80, 4, 2];
+        let f = LineTableFormat::Linetable310;
+        assert_eq!(line(f, &t310, 1, 4), None);
+        assert_eq!(shown_line(f, &t310, 1, 4), 2);
+        assert_eq!(shown_line(f, &t310, 1, 6), 4);
+        assert_eq!(shown_line(f, &t310, 1, 50), 4);
+        assert_eq!(shown_line(f, &[2, 0x80], 7, 0), 7);
+        // Lines the table has are shown as they are.
+        for format in ALL_FORMATS {
+            assert_eq!(shown_line(format, &[], 5, -1), 5);
+        }
     }
 
     /// xorshift64*, enough to spray bytes.

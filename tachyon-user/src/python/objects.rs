@@ -43,9 +43,10 @@ pub fn read_str(
         le_u64(&head, lay.unicode_length).ok_or(ObjectError::Malformed { what: "str", addr })?;
     let state =
         le_u32(&head, lay.unicode_state).ok_or(ObjectError::Malformed { what: "str", addr })?;
-    let kind = (state >> 2) & 7;
-    let compact = state & 0x20 != 0;
-    let ascii = state & 0x40 != 0;
+    let bits = &lay.unicode_bits;
+    let kind = bits.kind(state);
+    let compact = state & bits.compact != 0;
+    let ascii = state & bits.ascii != 0;
     if !compact || !matches!(kind, 1 | 2 | 4) || len > (1 << 30) {
         return Err(malformed);
     }
@@ -56,7 +57,14 @@ pub fn read_str(
         lay.unicode_compact_data
     };
     let raw = mem.read_vec(field_at("str", addr, data)?, (chars * kind as u64) as usize)?;
-    Ok(match kind {
+    decode_str(kind, &raw).ok_or(malformed)
+}
+
+/// The characters of a compact `str`'s data, `kind` bytes each (1: Latin-1,
+/// of which ASCII is part; 2: UCS-2; 4: UCS-4); `None` for another kind.
+/// A trailing partial character is dropped.
+pub fn decode_str(kind: u32, raw: &[u8]) -> Option<String> {
+    Some(match kind {
         1 => raw.iter().map(|&b| b as char).collect(),
         // UCS-2, not UTF-16: each unit is one code point, so a lone
         // surrogate (or two in a row) is replaced, never paired.
@@ -67,13 +75,14 @@ pub fn read_str(
                     .unwrap_or(char::REPLACEMENT_CHARACTER)
             })
             .collect(),
-        _ => raw
+        4 => raw
             .chunks_exact(4)
             .map(|c| {
                 char::from_u32(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .unwrap_or(char::REPLACEMENT_CHARACTER)
             })
             .collect(),
+        _ => return None,
     })
 }
 
