@@ -87,6 +87,8 @@ pub(crate) struct Engine {
     /// Kernel counters at the end of the previous window.
     window_counters: [u64; counter::COUNT as usize],
     windowed: WindowTotals,
+    /// What the live view has of the frame and stack tables.
+    live_cursor: crate::top::table::Cursor,
 }
 
 /// What closed windows held, for the summary of a continuous run.
@@ -160,6 +162,7 @@ impl Engine {
             interned_limit: interned_limit(),
             window_counters: [0; counter::COUNT as usize],
             windowed: WindowTotals::default(),
+            live_cursor: Default::default(),
         }
     }
 
@@ -459,8 +462,6 @@ impl Engine {
         }
     }
 
-    /// Closes the profile: threads still off CPU weigh the time until now,
-    /// the counters go into the summary.
     /// The run's counters now, for live progress.
     pub(crate) fn live_stats(&self, elapsed: Duration) -> crate::progress::LiveStats {
         let counters = self.sampler.counters();
@@ -475,9 +476,31 @@ impl Engine {
                 .values()
                 .map(|p| p.threads.len())
                 .sum(),
+            no_thread_state: counters[counter::NO_TSTATE as usize],
+            unsymbolized: self.freed_failures
+                + self.symbols.values().map(|s| s.failures).sum::<u64>(),
         }
     }
 
+    /// Offers the live view (`top`, `--live`) the profile as it is now;
+    /// never waits for it.
+    pub(crate) fn send_snapshot(&mut self, elapsed: Duration) {
+        let Some(feed) = self.opts.live.as_ref() else {
+            return;
+        };
+        let s = crate::top::table::Snapshot::of(
+            &self.profile,
+            self.live_cursor,
+            self.live_stats(elapsed),
+        );
+        let next = s.cursor();
+        if feed.offer(s) {
+            self.live_cursor = next;
+        }
+    }
+
+    /// Closes the profile: threads still off CPU weigh the time until now,
+    /// the counters go into the summary.
     pub(crate) fn finish(mut self, duration: Duration) -> (Profile, Summary) {
         self.flush_off_cpu();
         let counters = self.sampler.counters();

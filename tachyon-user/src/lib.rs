@@ -28,4 +28,5 @@ pub mod sink;
 pub mod states;
 pub mod summary;
 pub mod symbolize;
+pub mod top;
 pub mod tracker;
