@@ -59,7 +59,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut child = launch::spawn_gated(&argv, who.as_ref(), io)?;
     let reaper = Reaper::start(child.pid)?;
     ready.follow.push(child.pid);
-    let screen = match &log {
+    // Our own messages while the screen is up: shown after it.
+    let own_log = match args.live {
+        true => Some(top::log_file("top", None)?),
+        false => None,
+    };
+    let screen = match &own_log {
         Some((_, file)) => {
             let (feed, rx) = top::channel();
             opts.live = Some(feed);
@@ -89,6 +94,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     });
     child.restore_terminal();
     let drawn = screen.map(top::Screen::finish);
+    if let Some((path, file)) = &own_log {
+        top::replay_log(path, file);
+    }
     if let Some((path, _)) = &log {
         top::report_log(path, "the command's output is in");
     }

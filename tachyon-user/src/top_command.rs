@@ -59,7 +59,7 @@ pub fn sample_live(mut opts: SessionOptions) -> Result<(Profile, Summary)> {
         })
     });
     let drawn = screen.finish();
-    top::report_log(&log_path, "messages written while the view was up are in");
+    top::replay_log(&log_path, &log);
     if let Err(e) = drawn {
         eprintln!("tachyon-bpf: warning: the live view failed: {e}");
     }

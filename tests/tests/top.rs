@@ -72,6 +72,15 @@ impl Tmux {
             .collect()
     }
 
+    /// Types `text` as it is (no key names).
+    fn type_text(&self, text: &str) {
+        let ok = self
+            .cmd(&["send-keys", "-t", &self.session, "-l", text])
+            .status
+            .success();
+        assert!(ok, "tmux send-keys -l {text} failed");
+    }
+
     fn send(&self, keys: &str) {
         let ok = self
             .cmd(&["send-keys", "-t", &self.session, keys])
@@ -305,16 +314,14 @@ fn keys_filter_pause_and_quit_writes_the_profile() {
 
     // A filter that matches no process empties the table; Esc clears it.
     t.send("/");
-    for k in ["p", ":", "1"] {
-        t.send(k);
-    }
+    t.type_text("p:nothing");
     let (ok, screen) = wait_screen(&t, Duration::from_secs(5), |s| {
-        s.last().is_some_and(|l| l.contains(": p:1_"))
+        s.last().is_some_and(|l| l.contains(": p:nothing_"))
     });
     assert!(ok, "no prompt:\n{}", screen_text(&screen));
     t.send("Enter");
     let (ok, screen) = wait_screen(&t, Duration::from_secs(5), |s| {
-        s[2].contains("filter p:1,") && rows(s).is_empty()
+        s[2].contains("filter p:nothing,") && rows(s).is_empty()
     });
     assert!(
         ok,
@@ -328,9 +335,7 @@ fn keys_filter_pause_and_quit_writes_the_profile() {
     assert!(ok, "{}", screen_text(&screen));
     // The filter by this pid keeps it.
     t.send("/");
-    for c in format!("p:{pid}").chars() {
-        t.send(&c.to_string());
-    }
+    t.type_text(&format!("p:{pid}"));
     t.send("Enter");
     let (ok, screen) = wait_screen(&t, Duration::from_secs(5), |s| {
         s[2].contains(&format!("filter p:{pid},"))
@@ -427,10 +432,16 @@ fn run_live_keeps_the_output_in_a_log_and_passes_the_status() {
     assert!(log.contains("tachyon-bpf-run-"), "{log}");
     let text = std::fs::read_to_string(log).expect("the log");
     let _ = std::fs::remove_file(log);
+    // The command's output alone: our own messages come after the screen.
     let truth = text.lines().next().unwrap_or_default();
     assert!(
         truth.contains("\"startup\": \"warm_up\""),
         "the command's output is not in the log:\n{text}"
+    );
+    assert!(!text.contains("tachyon-bpf"), "{text}");
+    assert!(
+        err.contains("tachyon-bpf: following 1 process"),
+        "our messages are not on stderr:\n{err}"
     );
     let summary = parse_summary(&err);
     assert!(summary["samples"] > 0.0, "{err}");

@@ -105,6 +105,7 @@ pub fn log_file(kind: &str, owner: Option<(u32, u32)>) -> Result<(PathBuf, File)
         };
         let path = dir.join(name);
         match std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)
@@ -302,6 +303,10 @@ fn draw_loop(
     Ok(())
 }
 
+/// Logs of at most this size are shown on stderr when the screen closes
+/// (by [`replay_log`]) instead of being named.
+const REPLAY_LIMIT: u64 = 16 * 1024;
+
 /// Says where the messages written while the screen was up went, when
 /// there were any; removes the log otherwise.
 pub fn report_log(path: &Path, what: &str) {
@@ -312,4 +317,19 @@ pub fn report_log(path: &Path, what: &str) {
         }
         Err(_) => {}
     }
+}
+
+/// Our own messages written while the screen was up (the log `file` at
+/// `path`): shown on stderr now when they are short, and the log removed;
+/// else named.
+pub fn replay_log(path: &Path, mut file: &File) {
+    use std::io::{Read, Seek, Write};
+    let small = file.metadata().is_ok_and(|m| m.len() <= REPLAY_LIMIT);
+    let mut text = Vec::new();
+    if small && file.rewind().is_ok() && file.take(REPLAY_LIMIT).read_to_end(&mut text).is_ok() {
+        let _ = std::io::stderr().write_all(&text);
+        let _ = std::fs::remove_file(path);
+        return;
+    }
+    report_log(path, "messages written while the view was up are in");
 }
