@@ -216,6 +216,7 @@ fn the_hot_function_leads_within_3_s_and_a_key_changes_the_order() {
     });
     let after = first_frame.elapsed();
     assert!(led, "sixty never led:\n{}", screen_text(&screen));
+    eprintln!("sixty led {after:?} after the first frame");
     assert!(
         after <= Duration::from_secs(3),
         "sixty led {after:?} after the first frame:\n{}",
