@@ -95,6 +95,20 @@ pub fn footer_line(app: &App) -> String {
     }
 }
 
+/// Columns of the numbers and the spaces between all six columns.
+const NUMBERS_WIDTH: usize = 9 + 8 + 9 + 8 + 5 * 2;
+
+/// `s`, or its end after `..` when it is wider than `width`: of a path,
+/// the file name and line matter most.
+fn keep_tail(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || width < 3 {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (width - 2)).collect();
+    format!("..{tail}")
+}
+
 /// A column title, in brackets when the rows are sorted by it.
 fn title(name: &str, sorted: bool) -> String {
     match sorted {
@@ -135,6 +149,8 @@ fn draw_table(frame: &mut Frame, area: Rect, rows: &Rows, app: &App) {
     ])
     .style(Style::default().add_modifier(Modifier::BOLD));
     let shown = area.height.saturating_sub(1) as usize;
+    // The two text columns share what the numbers leave.
+    let text_width = (area.width as usize).saturating_sub(NUMBERS_WIDTH) / 2;
     let body = rows.rows.iter().skip(app.scroll).take(shown).map(|r| {
         let f = &r.function;
         let place = match (f.file.is_empty(), f.first_line) {
@@ -142,6 +158,7 @@ fn draw_table(frame: &mut Frame, area: Rect, rows: &Rows, app: &App) {
             (false, 0) => clean(&f.file),
             (false, line) => format!("{}:{line}", clean(&f.file)),
         };
+        let place = keep_tail(&place, text_width);
         Row::new([
             Cell::from(format!("{:>9}", r.own)),
             Cell::from(format!("{:>8.1}", rows.percent(r.own))),
@@ -246,6 +263,13 @@ mod tests {
         assert!(s[5].contains("warm line"), "control characters are cleaned");
         assert!(s[6].contains("main"));
         assert!(s[9].starts_with("q quit"));
+    }
+
+    #[test]
+    fn long_paths_keep_their_end() {
+        assert_eq!(keep_tail("/a/b/work.py:3", 20), "/a/b/work.py:3");
+        assert_eq!(keep_tail("/a/b/work.py:3", 10), "..ork.py:3");
+        assert_eq!(keep_tail("/a/b/work.py:3", 2), "/a/b/work.py:3");
     }
 
     #[test]
