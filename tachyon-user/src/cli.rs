@@ -39,6 +39,12 @@ pub struct Cli {
     #[arg(long)]
     pub realtime_stats: bool,
 
+    /// Show the live table of functions (as `tachyon-bpf top`) instead of
+    /// the stats line; needs a terminal. The profile is written at the end
+    /// as without it.
+    #[arg(long, conflicts_with = "realtime_stats")]
+    pub live: bool,
+
     /// A subcommand instead of a profiling run.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -128,6 +134,29 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print every thread's current Python stack once, running or asleep.
     Dump(DumpArgs),
+    /// A full-screen table of the functions the processes run, refreshed
+    /// every second (keys: q quit, s sort, t window, p pause, / filter).
+    Top(Box<TopArgs>),
+}
+
+/// `tachyon-bpf top [the sampling options] [-o FILE]`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+
+    #[command(flatten)]
+    pub mode: ModeArg,
+
+    /// Stop after this many seconds (default: until `q`, Ctrl-C, or until
+    /// every --pid process has exited).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Where the profile goes when the view closes; without --output
+    /// nothing is written.
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `tachyon-bpf dump (--pid PID... | --all-python) [--json]`.
@@ -178,6 +207,12 @@ pub struct RunArgs {
     /// As the main command's --realtime-stats.
     #[arg(long)]
     pub realtime_stats: bool,
+
+    /// Show the live table of functions (as `tachyon-bpf top`) while the
+    /// command runs; its stdout and stderr go to a log file, named at the
+    /// end. Needs a terminal.
+    #[arg(long, conflicts_with = "realtime_stats")]
+    pub live: bool,
 
     /// The command and its arguments (after `--`), or SCRIPT.py and its
     /// arguments (run with `python3` from PATH), or the module's arguments.

@@ -102,6 +102,8 @@ pub(crate) struct Engine {
     /// profiled, and those whose stack or thread could not be read.
     asleep_seeded: u64,
     asleep_unread: u64,
+    /// What the live view has of the frame and stack tables.
+    live_cursor: crate::top::table::Cursor,
 }
 
 /// What closed windows held, for the summary of a continuous run.
@@ -184,6 +186,7 @@ impl Engine {
             windowed: WindowTotals::default(),
             asleep_seeded: 0,
             asleep_unread: 0,
+            live_cursor: Default::default(),
         }
     }
 
@@ -664,8 +667,6 @@ impl Engine {
         }
     }
 
-    /// Closes the profile: threads still off CPU weigh the time until now,
-    /// the counters go into the summary.
     /// The run's counters now, for live progress.
     pub(crate) fn live_stats(&self, elapsed: Duration) -> crate::progress::LiveStats {
         let counters = self.sampler.counters();
@@ -680,9 +681,31 @@ impl Engine {
                 .values()
                 .map(|p| p.threads.len())
                 .sum(),
+            no_thread_state: counters[counter::NO_TSTATE as usize],
+            unsymbolized: self.freed_failures
+                + self.symbols.values().map(|s| s.failures).sum::<u64>(),
         }
     }
 
+    /// Offers the live view (`top`, `--live`) the profile as it is now;
+    /// never waits for it.
+    pub(crate) fn send_snapshot(&mut self, elapsed: Duration) {
+        let Some(feed) = self.opts.live.as_ref() else {
+            return;
+        };
+        let s = crate::top::table::Snapshot::of(
+            &self.profile,
+            self.live_cursor,
+            self.live_stats(elapsed),
+        );
+        let next = s.cursor();
+        if feed.offer(s) {
+            self.live_cursor = next;
+        }
+    }
+
+    /// Closes the profile: threads still off CPU weigh the time until now,
+    /// the counters go into the summary.
     pub(crate) fn finish(mut self, duration: Duration) -> (Profile, Summary) {
         self.flush_off_cpu();
         self.settle_thread_names();

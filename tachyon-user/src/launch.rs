@@ -183,9 +183,23 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Where the command's standard streams go.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChildIo {
+    /// Stdout and stderr to this descriptor (kept open by the caller
+    /// until the fork), stdin from `/dev/null`, and the terminal left to
+    /// us (`run --live`: the screen is ours). `None`: the streams are
+    /// ours, and the command takes the terminal's foreground.
+    pub output: Option<std::os::fd::RawFd>,
+}
+
 /// Forks `argv` as `who` (or as we are), held at the gate until
 /// [`Launched::release`].
-pub fn spawn_gated(argv: &[OsString], who: Option<&Identity>) -> Result<Launched, LaunchError> {
+pub fn spawn_gated(
+    argv: &[OsString],
+    who: Option<&Identity>,
+    io: ChildIo,
+) -> Result<Launched, LaunchError> {
     let first = argv.first().ok_or(LaunchError::Empty)?;
     let path = resolve(first, std::env::var_os("PATH").as_deref())
         .ok_or_else(|| LaunchError::NotFound(first.to_string_lossy().into_owned()))?;
@@ -221,6 +235,16 @@ pub fn spawn_gated(argv: &[OsString], who: Option<&Identity>) -> Result<Launched
     let groups = who.map(|w| w.groups.clone()).unwrap_or_default();
     let ids = who.map(|w| (w.uid, w.gid));
 
+    // The command's stdin when its output goes to a log: nothing.
+    let null = match io.output {
+        Some(_) => Some(
+            std::fs::File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(LaunchError::Os)?,
+        ),
+        None => None,
+    };
+    let redirect = io.output.zip(null.as_ref().map(|n| n.as_raw_fd()));
     let (gate_r, gate_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: tachyon-bpf has one thread here (before its runtime starts);
@@ -234,8 +258,11 @@ pub fn spawn_gated(argv: &[OsString], who: Option<&Identity>) -> Result<Launched
         // prepared before the fork.
         unsafe {
             child_after_fork(
-                gate_r.as_raw_fd(),
-                err_w.as_raw_fd(),
+                ChildFds {
+                    gate: gate_r.as_raw_fd(),
+                    err: err_w.as_raw_fd(),
+                    redirect,
+                },
                 &groups,
                 ids,
                 c_path.as_ptr(),
@@ -249,7 +276,11 @@ pub fn spawn_gated(argv: &[OsString], who: Option<&Identity>) -> Result<Launched
     // Also from here, so the group exists whichever runs first.
     // SAFETY: setpgid on our own child.
     unsafe { libc::setpgid(pid, pid) };
-    let terminal = take_terminal(pid);
+    drop(null);
+    let terminal = match io.output {
+        Some(_) => None,
+        None => take_terminal(pid),
+    };
     Ok(Launched {
         pid: pid as u32,
         gate: Some(gate_w),
@@ -259,14 +290,24 @@ pub fn spawn_gated(argv: &[OsString], who: Option<&Identity>) -> Result<Launched
     })
 }
 
-/// The child between fork and exec: waits at the gate, drops to `ids`,
-/// execs. Reports an exec failure's errno on `err_fd`.
+/// The descriptors the child uses between fork and exec.
+struct ChildFds {
+    /// Read end of the gate.
+    gate: libc::c_int,
+    /// Write end of the exec-error pipe.
+    err: libc::c_int,
+    /// Stdout and stderr to `.0`, stdin from `.1`.
+    redirect: Option<(libc::c_int, libc::c_int)>,
+}
+
+/// The child between fork and exec: waits at the gate, sends its output
+/// where `fds.redirect` says, drops to `ids`, execs. Reports an exec
+/// failure's errno on `fds.err`.
 ///
 /// # Safety
 /// Only in a freshly forked child; every pointer valid and NUL-terminated.
 unsafe fn child_after_fork(
-    gate_fd: libc::c_int,
-    err_fd: libc::c_int,
+    fds: ChildFds,
     groups: &[libc::gid_t],
     ids: Option<(libc::uid_t, libc::gid_t)>,
     path: *const libc::c_char,
@@ -275,19 +316,25 @@ unsafe fn child_after_fork(
 ) -> ! {
     let fail = |errno: libc::c_int| -> ! {
         let b = errno.to_le_bytes();
-        libc::write(err_fd, b.as_ptr().cast(), b.len());
+        libc::write(fds.err, b.as_ptr().cast(), b.len());
         libc::_exit(127)
     };
     libc::setpgid(0, 0);
     let mut byte = 0u8;
     loop {
-        let n = libc::read(gate_fd, (&mut byte as *mut u8).cast(), 1);
+        let n = libc::read(fds.gate, (&mut byte as *mut u8).cast(), 1);
         if n == 1 {
             break;
         }
         if n == 0 || *libc::__errno_location() != libc::EINTR {
             // tachyon-bpf is gone before sampling started.
             libc::_exit(127);
+        }
+    }
+    if let Some((out, input)) = fds.redirect {
+        // dup2 leaves the copies without close-on-exec.
+        if libc::dup2(input, 0) < 0 || libc::dup2(out, 1) < 0 || libc::dup2(out, 2) < 0 {
+            fail(*libc::__errno_location());
         }
     }
     if let Some((uid, gid)) = ids {
@@ -370,15 +417,77 @@ impl Launched {
     }
 }
 
-/// Waits for `pid` to exit (blocking): its exit code, or 128 + the signal
-/// that killed it (as a shell reports it); 127 when it cannot be waited for.
-pub fn wait_exit(pid: u32) -> i32 {
-    try_wait_exit(pid).unwrap_or(127)
+/// The one waiter of a command: a thread that reaps it as soon as it exits
+/// and keeps its status for whoever asks, blocking or async. Two waiters
+/// of one pid would race: the one that loses gets ECHILD (the 127 a run
+/// could report when its `--duration` ended while the command ran on).
+pub struct Reaper {
+    state: std::sync::Arc<ReapState>,
 }
 
-/// [`wait_exit`], but `None` when `pid` cannot be waited for (not our
-/// child, or reaped already by another waiter).
-pub fn try_wait_exit(pid: u32) -> Option<i32> {
+#[derive(Default)]
+struct ReapState {
+    status: std::sync::Mutex<Option<i32>>,
+    exited: std::sync::Condvar,
+    notify: tokio::sync::Notify,
+}
+
+impl Reaper {
+    /// Starts waiting for `pid`, our child.
+    pub fn start(pid: u32) -> Result<Self, LaunchError> {
+        let state = std::sync::Arc::new(ReapState::default());
+        let s = state.clone();
+        std::thread::Builder::new()
+            .name("tachyon-reaper".into())
+            .spawn(move || {
+                let code = wait_exit(pid);
+                *s.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(code);
+                s.exited.notify_all();
+                s.notify.notify_waiters();
+            })
+            .map_err(LaunchError::Os)?;
+        Ok(Self { state })
+    }
+
+    /// The exit status, once the command has exited.
+    pub fn status(&self) -> Option<i32> {
+        *self.state.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits (blocking) for the command to exit.
+    pub fn wait(&self) -> i32 {
+        let mut status = self.state.status.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(code) = *status {
+                return code;
+            }
+            status = self
+                .state
+                .exited
+                .wait(status)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Completes when the command has exited.
+    pub async fn exited(&self) -> i32 {
+        loop {
+            let notified = self.state.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the status is read: an exit in between
+            // still wakes us.
+            notified.as_mut().enable();
+            if let Some(code) = self.status() {
+                return code;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Waits for `pid` to exit (blocking): its exit code, or 128 + the signal
+/// that killed it (as a shell reports it). Only [`Reaper`] calls it.
+fn wait_exit(pid: u32) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: waitpid on our own child with a valid status pointer.
@@ -387,16 +496,16 @@ pub fn try_wait_exit(pid: u32) -> Option<i32> {
             break;
         }
         if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return None;
+            return 127;
         }
     }
-    Some(if libc::WIFEXITED(status) {
+    if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {
         128 + libc::WTERMSIG(status)
     } else {
         1
-    })
+    }
 }
 
 #[cfg(test)]
@@ -435,6 +544,47 @@ mod tests {
             None
         );
         assert_eq!(resolve(OsStr::new("sh"), None), None);
+    }
+
+    #[test]
+    fn one_reaper_answers_every_waiter() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 0.2; exit 3"])
+            .spawn()
+            .expect("sh");
+        let reaper = Reaper::start(child.id()).expect("reaper");
+        assert_eq!(reaper.status(), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert_eq!(rt.block_on(reaper.exited()), 3);
+        // Asked again, blocking this time: the same status, not ECHILD.
+        assert_eq!(reaper.wait(), 3);
+        assert_eq!(reaper.status(), Some(3));
+        // The child is reaped: std's handle finds nothing left to wait for.
+        assert!(child.try_wait().is_err());
+    }
+
+    #[test]
+    fn a_command_with_its_output_in_a_log_reads_nothing() {
+        let log =
+            std::env::temp_dir().join(format!("tachyon-launch-test-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("log");
+        let argv = os(&[
+            "sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2; read x; echo \"read=[$x] $?\"; exit 4",
+        ]);
+        let io = ChildIo {
+            output: Some(file.as_raw_fd()),
+        };
+        let mut child = spawn_gated(&argv, None, io).expect("spawn");
+        let reaper = Reaper::start(child.pid).expect("reaper");
+        child.release().expect("exec");
+        assert_eq!(reaper.wait(), 4);
+        let text = std::fs::read_to_string(&log).expect("read log");
+        let _ = std::fs::remove_file(&log);
+        assert_eq!(text, "to-stdout\nto-stderr\nread=[] 1\n");
     }
 
     #[test]

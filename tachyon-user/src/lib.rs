@@ -30,4 +30,5 @@ pub mod states;
 pub mod summary;
 pub mod symbolize;
 pub mod thread_book;
+pub mod top;
 pub mod tracker;

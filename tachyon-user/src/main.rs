@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tachyon::cli::{Cli, Command, DumpArgs, ReplayArgs, SamplingArgs};
+use tachyon::cli::{Cli, Command, DumpArgs, OutputArgs, ReplayArgs, SamplingArgs};
 use tachyon::container::PlaceFilter;
 use tachyon::mode::Mode;
 use tachyon::output::{
@@ -18,12 +18,14 @@ use tachyon::session::{self, SessionOptions, Summary, Targets, Windows};
 
 mod agent;
 mod run_command;
+mod top_command;
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     let sampling = match &mut cli.command {
         Some(Command::Agent(a)) => &mut a.sampling,
         Some(Command::Run(r)) => &mut r.sampling,
+        Some(Command::Top(t)) => &mut t.sampling,
         _ => &mut cli.sampling,
     };
     let default_filter = if sampling.debug_ebpf {
@@ -40,7 +42,16 @@ fn main() -> ExitCode {
         Some(Command::Agent(args)) => agent::run(*args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_command::run(*args),
         Some(Command::Dump(args)) => dump(args),
-        None => run(cli),
+        Some(Command::Top(args)) => top_command::run(*args),
+        None => attach(Attach {
+            sampling: &cli.sampling,
+            mode: cli.mode.mode,
+            duration: cli.duration,
+            out: &cli.out,
+            realtime_stats: cli.realtime_stats,
+            live: cli.live,
+            write_without_output: true,
+        }),
     };
     match result {
         Ok(code) => code,
@@ -111,6 +122,7 @@ fn options_for(
         wait: s.wait,
         docker_root: s.docker_root.clone(),
         progress: tachyon::progress::Progress::Off,
+        live: None,
     }
 }
 
@@ -124,23 +136,42 @@ fn sample(opts: SessionOptions, windows: Option<Windows>) -> Result<(Profile, Su
     Ok(rt.block_on(async { session::run(opts, ready, shutdown_signal(), windows, || {}).await })?)
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    let out = &cli.out;
+/// An attaching run: the default command and `top`.
+struct Attach<'a> {
+    sampling: &'a SamplingArgs,
+    mode: Mode,
+    duration: Option<Duration>,
+    out: &'a OutputArgs,
+    realtime_stats: bool,
+    /// The live view instead of the stats line.
+    live: bool,
+    /// Without -o, the text table goes to stdout (the default command);
+    /// otherwise nothing is written (`top`).
+    write_without_output: bool,
+}
+
+fn attach(a: Attach) -> Result<ExitCode> {
+    let out = a.out;
+    if a.live {
+        tachyon::top::check_terminal()?;
+    }
     // Everything about the output is checked before sampling starts.
     let format = out.output_format()?;
     let target = out.target()?;
     let baseline = load_baseline(out.diff_baseline.as_deref(), format)?;
-    let mut opts = session_options(
-        &cli.sampling,
-        cli.mode.mode,
-        cli.duration,
-        format.needs_timeline(),
-    )?;
-    opts.progress = tachyon::progress::Progress::choose(cli.realtime_stats, cli.duration);
-    let (profile, summary) = sample(opts, None)?;
+    let mut opts = session_options(a.sampling, a.mode, a.duration, format.needs_timeline())?;
+    let (profile, summary) = match a.live {
+        true => top_command::sample_live(opts)?,
+        false => {
+            opts.progress = tachyon::progress::Progress::choose(a.realtime_stats, a.duration);
+            sample(opts, None)?
+        }
+    };
     eprintln!("{summary}");
     let empty = warn_if_empty(&summary);
-    emit_or_save(&profile, format, &out.write_options(), baseline, &target)?;
+    if out.output.is_some() || a.write_without_output {
+        emit_or_save(&profile, format, &out.write_options(), baseline, &target)?;
+    }
     Ok(if empty {
         ExitCode::from(EMPTY_PROFILE)
     } else {

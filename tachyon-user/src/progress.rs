@@ -44,6 +44,10 @@ pub struct LiveStats {
     pub lost: u64,
     pub processes: usize,
     pub threads: usize,
+    /// Ticks of threads without Python state (the live view's header).
+    pub no_thread_state: u64,
+    /// Frames that could not be named.
+    pub unsymbolized: u64,
 }
 
 /// The stats line: `12.0 s, 10012 samples/s, 0 lost, 3 processes, 12 threads`.
@@ -156,6 +160,7 @@ mod tests {
             lost: 3,
             processes: 1,
             threads: 12,
+            ..Default::default()
         };
         assert_eq!(
             stats_line(&s, 10_012.4),

@@ -50,6 +50,8 @@ pub struct SessionOptions {
     pub docker_root: PathBuf,
     /// What to show on stderr while sampling.
     pub progress: crate::progress::Progress,
+    /// The live view's feed (`top`, `--live`): a snapshot every second.
+    pub live: Option<crate::top::Feed>,
 }
 
 /// Why a run could not start.
@@ -226,6 +228,9 @@ pub async fn run(
             Some((pid, attempt)) = retry_rx.recv() => engine.retry(pid, attempt),
             _ = &mut until_deadline => break,
             _ = &mut stop => break,
+            _ = ticks.live.tick(), if engine.opts.live.is_some() => {
+                engine.send_snapshot(started.elapsed());
+            }
             _ = ticks.stats.tick(), if reporter.enabled() => {
                 reporter.update(engine.live_stats(started.elapsed()));
             }
@@ -277,6 +282,8 @@ struct Ticks {
     window: tokio::time::Interval,
     /// Live progress (`--realtime-stats`, the bar).
     stats: tokio::time::Interval,
+    /// Snapshots for the live view.
+    live: tokio::time::Interval,
 }
 
 impl Ticks {
@@ -291,6 +298,10 @@ impl Ticks {
             stats: tokio::time::interval_at(
                 tokio::time::Instant::now() + Duration::from_secs(1),
                 Duration::from_secs(1),
+            ),
+            live: tokio::time::interval_at(
+                tokio::time::Instant::now() + crate::top::FIRST_REFRESH,
+                crate::top::REFRESH,
             ),
         }
     }

@@ -148,6 +148,42 @@ fn sigint_is_passed_to_the_command() {
     assert!(text.contains("sixty"), "{text}");
 }
 
+/// `--duration` ends the profiling while the command runs on: the profile
+/// is written, the command is waited for, and its exit status is passed
+/// through every time (two waiters of one pid once raced, and the loser
+/// reported 127).
+#[test]
+fn the_exit_status_outlives_the_end_of_duration() {
+    let py = interpreter("3.11-debian");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let script = root().join("tests/workloads/cpu_split.py");
+    for round in 0..4 {
+        let (out, stacks) = run_command(
+            &[
+                "--duration",
+                "0.5",
+                "--mode",
+                "cpu",
+                "--",
+                &py.path.to_string_lossy(),
+                &script.to_string_lossy(),
+                "1.5",
+                "5",
+            ],
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "round {round}: {err}");
+        assert!(
+            err.contains("waiting for the command"),
+            "round {round}: {err}"
+        );
+        assert!(!stacks.is_empty(), "round {round}: {err}");
+    }
+}
+
 /// A command that cannot be executed fails with the reason, and nothing
 /// is left running.
 #[test]

@@ -209,9 +209,9 @@ fn build_release() -> Result<PathBuf> {
     Ok(root().join("target/release/tachyon-bpf"))
 }
 
-/// Interpreters the tests profile, and the real consumers the output-format
+/// Interpreters the tests profile, the real consumers the output-format
 /// tests check files with (npm speedscope schema, Python protobuf, Go's
-/// pprof). Returns
+/// pprof), and tmux for the live view's tests. Returns
 /// what the interpreter provisioning printed: each interpreter with its
 /// version, and the exact Debian sid package versions used.
 fn provision() -> Result<String> {
@@ -220,6 +220,8 @@ fn provision() -> Result<String> {
         "scripts/install-consumers.sh",
         "scripts/install-consumers-py.sh",
         "scripts/install-pprof.sh",
+        // tmux, for the live view's tests (tests/tests/top.rs).
+        "scripts/install-tmux.sh",
         // Docker (started here when no daemon runs) and the container
         // test images; `test` stops a daemon it started.
         "scripts/provision-docker.sh",
