@@ -12,6 +12,7 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use crate::assembly::{Assembler, AssemblyOptions, OffCpuBook};
+use crate::async_stacks::AsyncStats;
 use crate::bpf::{BpfError, Sampler};
 use crate::kallsyms::KernelSymbols;
 use crate::native::{native_stack, NativeSymbols};
@@ -19,6 +20,8 @@ use crate::procfs;
 use crate::profile::{
     FrameId, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey, TimedSample,
 };
+use crate::python::asyncio_offsets::{self, AsyncLayout};
+use crate::python::memory::ProcessMemory;
 use crate::python::process::PythonProcess;
 use crate::record::{decode, FrameIter, Record};
 use crate::session::{SessionError, SessionOptions, Summary, Targets, WindowStats, Windows};
@@ -87,7 +90,15 @@ pub(crate) struct Engine {
     /// Kernel counters at the end of the previous window.
     window_counters: [u64; counter::COUNT as usize],
     windowed: WindowTotals,
+    /// `--async-aware`: processes (3.14+) whose asyncio module is not
+    /// mapped yet, and when it was last looked for.
+    async_pending: std::collections::HashMap<u32, Instant>,
+    /// What `--async-aware` saw of processes whose state is gone.
+    freed_async: AsyncStats,
 }
+
+/// How often a process that has not loaded asyncio yet is looked at again.
+const ASYNC_LOOK_EVERY: Duration = Duration::from_millis(500);
 
 /// What closed windows held, for the summary of a continuous run.
 #[derive(Default)]
@@ -160,6 +171,8 @@ impl Engine {
             interned_limit: interned_limit(),
             window_counters: [0; counter::COUNT as usize],
             windowed: WindowTotals::default(),
+            async_pending: Default::default(),
+            freed_async: AsyncStats::default(),
         }
     }
 
@@ -219,13 +232,6 @@ impl Engine {
 
     fn track(&mut self, key: ProcessKey, proc: PythonProcess, place: ProcessPlace) {
         let pid = key.pid;
-        let version_slot = match self.sampler.slot_for(&proc.layout.kernel) {
-            Ok(slot) => slot,
-            Err(e) => {
-                log::warn!("cannot track pid {pid}: {e}");
-                return;
-            }
-        };
         if self.opts.mode == crate::mode::Mode::Exception
             && proc.layout.kernel.flags & tachyon_common::OFFSETS_NO_EXC_INFO != 0
         {
@@ -234,11 +240,14 @@ impl Engine {
                 proc.version
             );
         }
-        let info = ProcInfo {
-            runtime_addr: proc.runtime_addr,
-            version_slot,
-            _pad: 0,
-            none_addr: proc.none_addr,
+        self.async_pending.remove(&pid);
+        let asyncio = self.asyncio_layout(&proc);
+        let info = match self.proc_info(&proc, asyncio.as_ref()) {
+            Ok(info) => info,
+            Err(e) => {
+                log::warn!("cannot track pid {pid}: {e}");
+                return;
+            }
         };
         if let Err(e) = self.sampler.track(pid, info) {
             log::warn!("cannot track pid {pid}: {e}");
@@ -268,13 +277,99 @@ impl Engine {
             });
         }
         log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
-        if let Some((_, old)) = self.symbols.insert(key, ProcessSymbols::new(proc)) {
+        let mut symbols = ProcessSymbols::new(proc);
+        if let Some(layout) = asyncio {
+            symbols.set_async(layout);
+        }
+        if let Some((_, old)) = self.symbols.insert(key, symbols) {
             self.free(old);
+        }
+    }
+
+    /// What the kernel is told of a process: where its runtime is, its
+    /// layout's slot and, with `--async-aware`, where its running task is.
+    fn proc_info(
+        &mut self,
+        proc: &PythonProcess,
+        asyncio: Option<&AsyncLayout>,
+    ) -> Result<ProcInfo, crate::bpf::BpfError> {
+        let version_slot = self.sampler.slot_for(&proc.layout.kernel)?;
+        Ok(ProcInfo {
+            runtime_addr: proc.runtime_addr,
+            version_slot,
+            _pad: 0,
+            none_addr: proc.none_addr,
+            async_running_task: asyncio.map_or(0, |a| a.asyncio.tstate_running_task),
+            async_task_coro: asyncio.map_or(0, |a| a.asyncio.task_coro),
+            async_coro_frame: asyncio.map_or(0, |a| a.coroutines.gen_iframe),
+            _pad2: 0,
+        })
+    }
+
+    /// With `--async-aware`, the asyncio layout of a process being tracked;
+    /// a process that has not loaded asyncio yet is looked at again later.
+    fn asyncio_layout(&mut self, proc: &PythonProcess) -> Option<AsyncLayout> {
+        self.opts.async_mode?;
+        match asyncio_offsets::locate(proc, &ProcessMemory::new(proc.pid)) {
+            Ok(Some(layout)) => Some(layout),
+            Ok(None) => {
+                self.async_pending.insert(proc.pid, Instant::now());
+                None
+            }
+            Err(e) => {
+                log::warn!("{e}; its stacks are shown without tasks");
+                None
+            }
+        }
+    }
+
+    /// Looks again for asyncio in the processes that had not loaded it;
+    /// where it is now, the kernel starts reading their running tasks.
+    fn look_for_asyncio(&mut self) {
+        let now = Instant::now();
+        let due: Vec<u32> = self
+            .async_pending
+            .iter()
+            .filter(|(_, &at)| now.duration_since(at) >= ASYNC_LOOK_EVERY)
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in due {
+            let Some(proc) = self.symbols.get_mut(pid).map(|s| s.process().clone()) else {
+                self.async_pending.remove(&pid);
+                continue;
+            };
+            match asyncio_offsets::locate(&proc, &ProcessMemory::new(pid)) {
+                Ok(None) => {
+                    self.async_pending.insert(pid, now);
+                }
+                Ok(Some(layout)) => {
+                    self.async_pending.remove(&pid);
+                    let tracked = self
+                        .proc_info(&proc, Some(&layout))
+                        .and_then(|info| self.sampler.track(pid, info));
+                    match tracked {
+                        Ok(()) => {
+                            log::debug!(
+                                "pid {pid}: asyncio loaded; its tasks are read from now on"
+                            );
+                            if let Some(s) = self.symbols.get_mut(pid) {
+                                s.set_async(layout);
+                            }
+                        }
+                        Err(e) => log::warn!("pid {pid}: cannot read its asyncio tasks: {e}"),
+                    }
+                }
+                Err(e) => {
+                    self.async_pending.remove(&pid);
+                    log::warn!("{e}; its stacks are shown without tasks");
+                }
+            }
         }
     }
 
     fn untrack(&mut self, key: ProcessKey) {
         self.sampler.untrack(key.pid);
+        self.async_pending.remove(&key.pid);
         self.native.forget(key.pid);
         let slot = self.slots.key(key.pid);
         for s in self.off_cpu.forget_process(slot, monotonic_ns()) {
@@ -287,6 +382,7 @@ impl Engine {
         self.freed_failures += s.failures;
         self.freed_evictions += s.evictions;
         self.freed_over_budget += s.over_budget();
+        self.freed_async += s.async_stats();
         self.processes_freed += 1;
     }
 
@@ -296,6 +392,9 @@ impl Engine {
         for (key, s) in self.symbols.expire(Instant::now()) {
             self.free(s);
             self.slots.release(key.pid, key.start_time);
+        }
+        if !self.async_pending.is_empty() {
+            self.look_for_asyncio();
         }
         self.tracker.prune(&self.host);
     }
@@ -320,6 +419,9 @@ impl Engine {
         raw.extend(frames);
         sym.stack(&raw, &mut self.profile, &mut ids);
         self.raw_frames = raw;
+        if header.task != 0 {
+            sym.task_stack(&mut ids, header.task, header.task_frame, &mut self.profile);
+        }
         let native = (self.opts.native_stacks && !native.is_empty())
             .then(|| native_stack(&mut self.native, header.pid, native));
         let kernel: Vec<(u64, &str)> = kernel
@@ -513,6 +615,13 @@ impl Engine {
             start_scan: self.start_scan,
             reads_over_budget: self.freed_over_budget
                 + self.symbols.values().map(|s| s.over_budget()).sum::<u64>(),
+            asyncio: self.opts.async_mode.map(|_| {
+                let mut total = self.freed_async;
+                for s in self.symbols.values() {
+                    total += s.async_stats();
+                }
+                total
+            }),
         };
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());

@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) wires these modules together; each owns one thing.
 
 pub mod assembly;
+pub mod async_stacks;
 pub mod bpf;
 pub mod budget;
 pub mod cli;

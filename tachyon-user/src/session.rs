@@ -21,6 +21,7 @@ use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
 use crate::procfs;
 use crate::profile::{ProcessPlace, Profile};
+use crate::python::asyncio_offsets::{AsyncioError, FIRST_ASYNCIO_MINOR};
 use crate::python::process::{InspectError, Inspector, PythonProcess};
 pub use crate::summary::Summary;
 pub use crate::tracker::Targets;
@@ -40,6 +41,8 @@ pub struct SessionOptions {
     pub show_gc: bool,
     /// Append native (C) frames above the Python leaf, from frame pointers.
     pub native_stacks: bool,
+    /// `--async-aware`: asyncio stacks per task, and which tasks.
+    pub async_mode: Option<crate::async_stacks::AsyncMode>,
     /// Stream the kernel side's diagnostics (`--debug-ebpf`).
     pub debug_ebpf: bool,
     /// `--container` / `--cgroup`: profile only processes running there.
@@ -61,6 +64,8 @@ pub enum SessionError {
     Bpf(#[from] BpfError),
     #[error(transparent)]
     Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Asyncio(#[from] crate::python::asyncio_offsets::AsyncioError),
     #[error("ring buffer: {0}")]
     Ring(std::io::Error),
     #[error("{0} matches nothing running now (give --wait to start anyway and pick it up when it appears)")]
@@ -109,6 +114,13 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     if let Targets::Pids(pids) = &opts.targets {
         for &pid in pids {
             match inspector.inspect(pid) {
+                Ok(p) if opts.async_mode.is_some() && p.layout.minor < FIRST_ASYNCIO_MINOR => {
+                    return Err(AsyncioError::Unsupported {
+                        pid,
+                        version: p.version,
+                    }
+                    .into())
+                }
                 Ok(p) => initial.push(p),
                 // A shell or launcher: its descendants may run Python.
                 Err(InspectError::NotPython { .. } | InspectError::NoRuntime { .. })

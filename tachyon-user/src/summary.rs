@@ -35,6 +35,9 @@ pub struct Summary {
     pub frame_cycles: u64,
     /// `--all-python`: the look at every process running at the start.
     pub start_scan: Option<StartScan>,
+    /// `--async-aware`: samples shown under their asyncio task, and those
+    /// that could not be.
+    pub asyncio: Option<crate::async_stacks::AsyncStats>,
 }
 
 /// What finding the Python processes among all running ones cost.
@@ -99,6 +102,13 @@ impl std::fmt::Display for Summary {
                 scan.processes,
                 scan.files,
                 scan.elapsed.as_secs_f64() * 1e3
+            )?;
+        }
+        if let Some(a) = self.asyncio {
+            write!(
+                f,
+                "\n  samples in asyncio tasks: {} ({} without the task's frame, {} with an unreadable task)",
+                a.in_tasks, a.no_task_frame, a.unreadable
             )?;
         }
         if self.native_incomplete > 0 {

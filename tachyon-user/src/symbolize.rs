@@ -18,12 +18,15 @@ use rustc_hash::FxBuildHasher;
 
 use tachyon_common::Frame;
 
+use crate::async_stacks::{splice, task_frame, AsyncStats, AsyncTasks};
 use crate::budget::ReadBudget;
 use crate::profile::{FrameId, FrameInfo, Profile};
+use crate::python::asyncio_offsets::AsyncLayout;
 use crate::python::linetable::{line_for_addr, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
 use crate::python::objects::{read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
+use crate::python::tasks::{read_chain, Link, TaskReader};
 
 /// Shown for a frame whose code object could not be read or did not match.
 pub const UNKNOWN: &str = "<unknown>";
@@ -81,6 +84,8 @@ pub struct ProcessSymbols {
     pub failures: u64,
     /// Cache entries dropped to stay within the bounds.
     pub evictions: u64,
+    /// `--async-aware`, once the process's asyncio layout is known.
+    tasks: Option<AsyncTasks>,
 }
 
 impl ProcessSymbols {
@@ -103,7 +108,86 @@ impl ProcessSymbols {
             memo_hits: 0,
             failures: 0,
             evictions: 0,
+            tasks: None,
         }
+    }
+
+    /// Reads the process's asyncio tasks with `layout` from now on.
+    pub fn set_async(&mut self, layout: AsyncLayout) {
+        self.tasks = Some(AsyncTasks::new(layout));
+    }
+
+    /// The asyncio layout, once known.
+    pub fn async_layout(&self) -> Option<&AsyncLayout> {
+        self.tasks.as_ref().map(|t| &t.layout)
+    }
+
+    /// What `--async-aware` saw of this process.
+    pub fn async_stats(&self) -> AsyncStats {
+        self.tasks.as_ref().map(|t| t.stats).unwrap_or_default()
+    }
+
+    /// A sample's frames (`ids`, leaf first) as asyncio task `task` sees
+    /// them: cut after its coroutine frame (`task_frame`, 1-based, as the
+    /// kernel found it), the chain of tasks below (see
+    /// [`crate::async_stacks`]). Unchanged when the task cannot be read or
+    /// its frame is not among them (both counted).
+    pub fn task_stack(
+        &mut self,
+        ids: &mut Vec<FrameId>,
+        task: u64,
+        task_frame: u32,
+        profile: &mut Profile,
+    ) {
+        let Some(mut tasks) = self.tasks.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if tasks.cached(task, now).is_none() {
+            let chain = self.read_task_chain(&tasks.layout, task, profile);
+            tasks.keep(task, now, chain);
+        }
+        match tasks.cached(task, now) {
+            Some(Some(chain)) => {
+                if splice(ids, task_frame, chain) {
+                    tasks.stats.in_tasks += 1;
+                } else {
+                    tasks.stats.no_task_frame += 1;
+                }
+            }
+            _ => tasks.stats.unreadable += 1,
+        }
+        self.tasks = Some(tasks);
+    }
+
+    /// The frames of task `task`'s chain, leaf first; `None` when the task
+    /// cannot be read.
+    fn read_task_chain(
+        &mut self,
+        layout: &AsyncLayout,
+        task: u64,
+        profile: &mut Profile,
+    ) -> Option<Vec<FrameId>> {
+        let links = {
+            let reader = TaskReader::new(&*self.mem, &self.proc.layout, layout);
+            read_chain(&reader, task)
+        };
+        let links = match links {
+            Ok(l) => l,
+            Err(e) => {
+                log::debug!("pid {}: task {task:#x}: {e}", self.proc.pid);
+                return None;
+            }
+        };
+        Some(
+            links
+                .into_iter()
+                .map(|l| match l {
+                    Link::Task(name) => profile.intern_frame(task_frame(&name)),
+                    Link::Frame(f) => self.frame(&f, profile),
+                })
+                .collect(),
+        )
     }
 
     pub fn process(&self) -> &PythonProcess {
@@ -249,6 +333,9 @@ impl ProcessSymbols {
     /// code objects it read stay.
     pub fn forget_frames(&mut self) {
         self.frames.clear();
+        if let Some(t) = self.tasks.as_mut() {
+            t.forget_frames();
+        }
         for e in &mut self.memo {
             e.raw.clear();
             e.ids.clear();

@@ -1,10 +1,12 @@
 //! Everything that knows CPython: ELF inspection, versions, offsets, memory
 //! reading and line tables.
 
+pub mod asyncio_offsets;
 pub mod debug_offsets;
 pub mod layout;
 pub mod linetable;
 pub mod memory;
 pub mod objects;
 pub mod process;
+pub mod tasks;
 pub mod walker;
