@@ -78,6 +78,8 @@ pub struct AsyncStats {
     pub no_task_frame: u64,
     /// Samples whose running task could not be read (shown as they are).
     pub unreadable: u64,
+    /// `--async-mode all`: stacks of waiting tasks booked.
+    pub waiting: u64,
 }
 
 impl std::ops::AddAssign for AsyncStats {
@@ -85,6 +87,7 @@ impl std::ops::AddAssign for AsyncStats {
         self.in_tasks += o.in_tasks;
         self.no_task_frame += o.no_task_frame;
         self.unreadable += o.unreadable;
+        self.waiting += o.waiting;
     }
 }
 
@@ -94,11 +97,29 @@ struct Chain {
     ids: Option<Vec<FrameId>>,
 }
 
+/// `--async-mode all`: the tasks of a process that wait, at one look.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WaitingTasks {
+    /// Each task's stack, leaf first, with the thread id of the thread
+    /// whose list holds it.
+    pub stacks: Vec<(u32, Vec<FrameId>)>,
+    /// The time since the previous look, which each of them weighs.
+    pub since: Duration,
+}
+
+/// Threads remembered per process (thread state → thread id).
+pub const MAX_THREADS: usize = 4096;
+
 /// The task chains of one process.
 pub struct AsyncTasks {
     pub layout: AsyncLayout,
     chains: HashMap<u64, Chain>,
     pub stats: AsyncStats,
+    /// Thread state → thread id, from the samples (`--async-mode all`
+    /// books a waiting task on the thread whose list holds it).
+    threads: HashMap<u64, u32>,
+    /// When its waiting tasks were last booked (or the layout learned).
+    pub walked_at: Instant,
 }
 
 impl AsyncTasks {
@@ -107,7 +128,22 @@ impl AsyncTasks {
             layout,
             chains: HashMap::default(),
             stats: AsyncStats::default(),
+            threads: HashMap::default(),
+            walked_at: Instant::now(),
         }
+    }
+
+    /// Thread `tid` has the thread state `tstate`.
+    pub fn note_thread(&mut self, tstate: u64, tid: u32) {
+        if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(&tstate) {
+            self.threads.clear();
+        }
+        self.threads.insert(tstate, tid);
+    }
+
+    /// The thread id of the thread state `tstate`, if a sample showed it.
+    pub fn thread_of(&self, tstate: u64) -> Option<u32> {
+        self.threads.get(&tstate).copied()
     }
 
     /// The chain of `task` if it was read less than [`CHAIN_TTL`] ago

@@ -12,7 +12,7 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use crate::assembly::{Assembler, AssemblyOptions, OffCpuBook};
-use crate::async_stacks::AsyncStats;
+use crate::async_stacks::{AsyncMode, AsyncStats};
 use crate::bpf::{BpfError, Sampler};
 use crate::kallsyms::KernelSymbols;
 use crate::native::{native_stack, NativeSymbols};
@@ -95,10 +95,15 @@ pub(crate) struct Engine {
     async_pending: std::collections::HashMap<u32, Instant>,
     /// What `--async-aware` saw of processes whose state is gone.
     freed_async: AsyncStats,
+    /// `--async-mode all`: when the waiting tasks were last booked.
+    async_walked: Instant,
 }
 
 /// How often a process that has not loaded asyncio yet is looked at again.
 const ASYNC_LOOK_EVERY: Duration = Duration::from_millis(500);
+/// How often `--async-mode all` books the tasks that wait: at each
+/// housekeeping tick (every 100 ms), never twice within this.
+pub const ASYNC_ALL_EVERY: Duration = Duration::from_millis(50);
 
 /// What closed windows held, for the summary of a continuous run.
 #[derive(Default)]
@@ -173,6 +178,7 @@ impl Engine {
             windowed: WindowTotals::default(),
             async_pending: Default::default(),
             freed_async: AsyncStats::default(),
+            async_walked: Instant::now(),
         }
     }
 
@@ -323,6 +329,47 @@ impl Engine {
         }
     }
 
+    /// `--async-mode all`: at each housekeeping tick, each task that waits
+    /// (not running on its thread now) weighs the wall time since the
+    /// previous look, on the stack of its suspended coroutines under the
+    /// tasks awaiting it.
+    fn book_waiting_tasks(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.async_walked) < ASYNC_ALL_EVERY {
+            return;
+        }
+        self.async_walked = now;
+        let time_ns = monotonic_ns().saturating_sub(self.start_ktime);
+        let mut booked = Vec::new();
+        for s in self.symbols.values_mut() {
+            let pid = s.process().pid;
+            if let Some(w) = s.waiting_task_stacks(&mut self.profile, now) {
+                booked.push((pid, w));
+            }
+        }
+        for (pid, w) in booked {
+            let slot = self.slots.key(pid);
+            let since = w.since;
+            for (tid, mut ids) in w.stacks {
+                ids.reverse();
+                let stack = self.profile.intern_stack(&ids);
+                self.profile
+                    .note_thread(slot, tid, || procfs::thread_comm(pid, tid));
+                self.profile.add_sample(TimedSample {
+                    time_ns,
+                    key: StackKey {
+                        pid: slot,
+                        tid,
+                        stack,
+                    },
+                    weight_ns: since.as_nanos() as u64,
+                    flags: SAMPLE_OFF_CPU,
+                    cpu: 0,
+                });
+            }
+        }
+    }
+
     /// Looks again for asyncio in the processes that had not loaded it;
     /// where it is now, the kernel starts reading their running tasks.
     fn look_for_asyncio(&mut self) {
@@ -396,6 +443,9 @@ impl Engine {
         if !self.async_pending.is_empty() {
             self.look_for_asyncio();
         }
+        if self.opts.async_mode == Some(AsyncMode::All) {
+            self.book_waiting_tasks();
+        }
         self.tracker.prune(&self.host);
     }
 
@@ -421,6 +471,9 @@ impl Engine {
         self.raw_frames = raw;
         if header.task != 0 {
             sym.task_stack(&mut ids, header.task, header.task_frame, &mut self.profile);
+        }
+        if self.opts.async_mode == Some(AsyncMode::All) {
+            sym.note_thread(header.tstate, header.tid);
         }
         let native = (self.opts.native_stacks && !native.is_empty())
             .then(|| native_stack(&mut self.native, header.pid, native));

@@ -68,6 +68,8 @@ pub enum SessionError {
     Asyncio(#[from] crate::python::asyncio_offsets::AsyncioError),
     #[error("ring buffer: {0}")]
     Ring(std::io::Error),
+    #[error("--async-mode all books the time tasks spend waiting, which is wall time: use it with --mode wall (the default)")]
+    AsyncAllNeedsWall,
     #[error("{0} matches nothing running now (give --wait to start anyway and pick it up when it appears)")]
     NothingMatches(PlaceFilter),
 }
@@ -106,6 +108,9 @@ pub struct Preflight {
 /// Checks privileges and BTF and inspects the requested pids before anything
 /// is loaded, so bad input fails fast.
 pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
+    if opts.async_mode == Some(crate::async_stacks::AsyncMode::All) && opts.mode != Mode::Wall {
+        return Err(SessionError::AsyncAllNeedsWall);
+    }
     kernel::check_privileges()?;
     let kernel = kernel::kernel_layout()?;
     let mut inspector = Inspector::new();

@@ -110,6 +110,13 @@ impl std::fmt::Display for Summary {
                 "\n  samples in asyncio tasks: {} ({} without the task's frame, {} with an unreadable task)",
                 a.in_tasks, a.no_task_frame, a.unreadable
             )?;
+            if a.waiting > 0 {
+                write!(
+                    f,
+                    "\n  waiting tasks booked: {} (--async-mode all)",
+                    a.waiting
+                )?;
+            }
         }
         if self.native_incomplete > 0 {
             write!(

@@ -18,13 +18,13 @@ use rustc_hash::FxBuildHasher;
 
 use tachyon_common::Frame;
 
-use crate::async_stacks::{splice, task_frame, AsyncStats, AsyncTasks};
+use crate::async_stacks::{splice, task_frame, AsyncStats, AsyncTasks, WaitingTasks};
 use crate::budget::ReadBudget;
 use crate::profile::{FrameId, FrameInfo, Profile};
 use crate::python::asyncio_offsets::AsyncLayout;
 use crate::python::linetable::{line_for_addr, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
-use crate::python::objects::{read_code, CodeInfo, ObjectError};
+use crate::python::objects::{code_fingerprint, read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
 use crate::python::tasks::{read_chain, Link, TaskReader};
 
@@ -160,6 +160,74 @@ impl ProcessSymbols {
         self.tasks = Some(tasks);
     }
 
+    /// Thread `tid` has the thread state `tstate` (for `--async-mode all`).
+    pub fn note_thread(&mut self, tstate: u64, tid: u32) {
+        if let Some(t) = self.tasks.as_mut() {
+            t.note_thread(tstate, tid);
+        }
+    }
+
+    /// `--async-mode all`: the stacks of the tasks waiting now (the thread
+    /// whose list holds one is the process's own pid where no sample
+    /// showed that thread).
+    pub fn waiting_task_stacks(
+        &mut self,
+        profile: &mut Profile,
+        now: Instant,
+    ) -> Option<WaitingTasks> {
+        let mut tasks = self.tasks.take()?;
+        let since = now.duration_since(tasks.walked_at);
+        tasks.walked_at = now;
+        let found = {
+            let reader = TaskReader::new(&*self.mem, &self.proc.layout, &tasks.layout);
+            reader
+                .waiting_tasks(self.proc.runtime_addr)
+                .into_iter()
+                .filter_map(|(tstate, task)| {
+                    let coro = reader.task(task).ok()?.coro;
+                    let mut links: Vec<Link> = reader
+                        .coroutine_frames(coro)
+                        .into_iter()
+                        .map(Link::Frame)
+                        .collect();
+                    links.extend(read_chain(&reader, task).ok()?);
+                    Some((tstate, links))
+                })
+                .collect::<Vec<_>>()
+        };
+        let pid = self.proc.pid;
+        let stacks = found
+            .into_iter()
+            .map(|(tstate, links)| {
+                let ids = links
+                    .into_iter()
+                    .map(|l| match l {
+                        Link::Task(name) => profile.intern_frame(task_frame(&name)),
+                        Link::Frame(f) => self.user_frame(f, profile),
+                    })
+                    .collect();
+                (tasks.thread_of(tstate).unwrap_or(pid), ids)
+            })
+            .collect::<Vec<_>>();
+        tasks.stats.waiting += stacks.len() as u64;
+        self.tasks = Some(tasks);
+        Some(WaitingTasks { stacks, since })
+    }
+
+    /// The profile frame for a frame read from userspace (no fingerprint):
+    /// fingerprinted here as the kernel would, so it goes through the
+    /// caches (the code object is read once, not at every look).
+    pub fn user_frame(&mut self, mut f: Frame, profile: &mut Profile) -> FrameId {
+        if f.code != 0 && f.fingerprint == 0 {
+            if let Ok(fp) =
+                code_fingerprint(&*self.mem, &self.proc.layout, self.proc.code_type, f.code)
+            {
+                f.fingerprint = fp;
+            }
+        }
+        self.frame(&f, profile)
+    }
+
     /// The frames of task `task`'s chain, leaf first; `None` when the task
     /// cannot be read.
     fn read_task_chain(
@@ -184,7 +252,7 @@ impl ProcessSymbols {
                 .into_iter()
                 .map(|l| match l {
                     Link::Task(name) => profile.intern_frame(task_frame(&name)),
-                    Link::Frame(f) => self.frame(&f, profile),
+                    Link::Frame(f) => self.user_frame(f, profile),
                 })
                 .collect(),
         )

@@ -260,3 +260,102 @@ fn async_mode_needs_async_aware() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--async-aware"), "{err}");
 }
+
+/// `--async-mode all` (wall mode): tasks that wait are booked too, on the
+/// stack of their suspended coroutines followed into what they await
+/// (`worker` at its `await` line, then asyncio's `sleep`), and `main`,
+/// which waits in `gather` the whole run, weighs about the whole run.
+fn waiting_tasks_shown(label: &'static str) {
+    let Some(p) = profile_workload(
+        label,
+        "async_tasks.py",
+        &["30"],
+        &["--duration", "3", "--async-aware", "--async-mode", "all"],
+    ) else {
+        return;
+    };
+    let truth: serde_json::Value =
+        serde_json::from_str(&p.workload.first_line).expect("truth json");
+    let file = truth["file"].as_str().expect("file");
+    let main = format!(
+        "main ({file}:{})",
+        truth["main_line"].as_u64().expect("main line")
+    );
+    let awaiting = format!(
+        "worker ({file}:{})",
+        truth["await_line"].as_u64().expect("await line")
+    );
+    // Task-1 waiting in gather: its stack ends at main's await.
+    let main_us: u64 = p
+        .stacks
+        .iter()
+        .filter(|s| s.frames[1..] == ["Task-1 (<task>)".to_string(), main.clone()])
+        .map(|s| s.count)
+        .sum();
+    assert!(
+        (2_000_000..=3_600_000).contains(&main_us),
+        "{label}: Task-1 waited {main_us} us of a 3 s run\n{}",
+        p.stderr
+    );
+    for task in TASKS {
+        let waiting: Vec<&Stack> = p
+            .stacks
+            .iter()
+            .filter(|s| {
+                s.frames.len() == 6
+                    && s.frames[3] == format!("{task} (<task>)")
+                    && s.frames[4] == awaiting
+                    && s.frames[5].starts_with("sleep (")
+                    && s.frames[5].contains("asyncio/tasks.py:")
+            })
+            .collect();
+        assert!(
+            !waiting.is_empty(),
+            "{label}: no waiting stack of {task} ending in asyncio's sleep: {:#?}",
+            p.stacks
+                .iter()
+                .filter(|s| s.frames.contains(&format!("{task} (<task>)")))
+                .map(|s| (&s.frames[3..], s.count))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            p.stacks
+                .iter()
+                .any(|s| s.frames.contains(&format!("{task} (<task>)"))
+                    && s.frames.last().is_some_and(|f| f.starts_with("burn ("))),
+            "{label}: {task} is shown running too"
+        );
+    }
+    let summary = parse_summary(&p.stderr);
+    assert!(summary["waiting tasks booked"] >= 20.0, "{}", p.stderr);
+    assert_eq!(summary["samples lost"], 0.0, "{}", p.stderr);
+    assert_eq!(summary["frames unsymbolized"], 0.0, "{}", p.stderr);
+}
+
+#[test]
+fn waiting_tasks_3_14() {
+    waiting_tasks_shown("3.14");
+}
+
+#[test]
+fn waiting_tasks_3_15() {
+    waiting_tasks_shown("3.15");
+}
+
+/// Waiting time is wall time: `--async-mode all` with another mode is an
+/// error that says so.
+#[test]
+fn async_mode_all_needs_wall_mode() {
+    let out = run_binary(&[
+        "--pid",
+        "1",
+        "--async-aware",
+        "--async-mode",
+        "all",
+        "--mode",
+        "cpu",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use it with --mode wall"), "{err}");
+}

@@ -48,6 +48,7 @@ async def main(seconds):
         "tasks": {"heavy": 0.6, "medium": 0.3, "light": 0.1},
         "burn_line": lines["burn"],
         "main_line": lines["main"],
+        "await_line": lines["worker"],
     }
     print(json.dumps(truth), flush=True)
     await asyncio.gather(*tasks)  # GATHER main

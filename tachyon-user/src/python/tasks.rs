@@ -4,13 +4,15 @@
 //! coroutines. Every pointer is the process's: each read is bounded, each
 //! chain is cut at a depth and never visits an object twice.
 
-use tachyon_common::Frame;
+use tachyon_common::{Frame, MAX_INTERPRETERS_WALK, MAX_THREADS_WALK};
 
 use super::asyncio_offsets::AsyncLayout;
 use super::layout::Layout;
 use super::memory::{le_u64, MemoryError, RemoteMemory};
 use super::objects::{read_str, ObjectError};
 
+/// Tasks listed per walk of a process (`--async-mode all`).
+pub const MAX_TASKS_WALK: usize = 4096;
 /// Tasks followed up the chain of awaiting tasks.
 pub const MAX_AWAIT_DEPTH: usize = 32;
 /// Coroutines awaiting coroutines, followed within one task.
@@ -142,6 +144,57 @@ impl<'a> TaskReader<'a> {
         keys.sort_unstable();
         keys.dedup();
         Ok(keys)
+    }
+
+    /// The tasks of the list whose head node is at `head` (asyncio links
+    /// each task through its `task_node`), at most `max`, each once.
+    pub fn task_list(&self, head: u64, max: usize) -> Vec<u64> {
+        let node_off = self.lay.asyncio.task_node as u64;
+        let mut tasks = Vec::new();
+        let mut node = self.mem.read_u64(head).unwrap_or(0);
+        while node != head && node != 0 && tasks.len() < max {
+            tasks.push(node.wrapping_sub(node_off));
+            node = self.mem.read_u64(node).unwrap_or(0);
+        }
+        tasks.sort_unstable();
+        tasks.dedup();
+        tasks
+    }
+
+    /// Every task of the process whose `_PyRuntime` is at `runtime` that is
+    /// not running now, with the thread state whose list holds it (0: the
+    /// interpreter's list, of tasks whose thread is gone); at most
+    /// [`MAX_TASKS_WALK`].
+    pub fn waiting_tasks(&self, runtime: u64) -> Vec<(u64, u64)> {
+        let k = &self.layout.kernel;
+        let a = &self.lay.asyncio;
+        let mut out = Vec::new();
+        let mut interp = self.u64_at(runtime, k.runtime_interp_head).unwrap_or(0);
+        for _ in 0..MAX_INTERPRETERS_WALK {
+            if interp == 0 {
+                break;
+            }
+            let mut tstate = self.u64_at(interp, k.interp_threads_head).unwrap_or(0);
+            for _ in 0..MAX_THREADS_WALK {
+                if tstate == 0 || out.len() >= MAX_TASKS_WALK {
+                    break;
+                }
+                let running = self.u64_at(tstate, a.tstate_running_task).unwrap_or(0);
+                let head = tstate.wrapping_add(a.tstate_tasks_head as u64);
+                for t in self.task_list(head, MAX_TASKS_WALK - out.len()) {
+                    if t != running {
+                        out.push((tstate, t));
+                    }
+                }
+                tstate = self.u64_at(tstate, k.tstate_next).unwrap_or(0);
+            }
+            let head = interp.wrapping_add(a.interp_tasks_head as u64);
+            for t in self.task_list(head, MAX_TASKS_WALK.saturating_sub(out.len())) {
+                out.push((0, t));
+            }
+            interp = self.u64_at(interp, k.interp_next).unwrap_or(0);
+        }
+        out
     }
 
     /// The frames of the suspended coroutine `coro` and of the coroutines
@@ -478,5 +531,27 @@ mod tests {
         );
         // The running task unreadable: no chain.
         assert!(read_chain(&r, 0x40_0000).is_err());
+    }
+
+    #[test]
+    fn task_lists_end_at_their_head_and_within_bounds() {
+        let a = lay();
+        let l = layout_for(14).expect("3.14");
+        let mut m = memory();
+        // head at 0x9000 -> task 0x10_0000 -> task 0x20_0000 -> head.
+        let node = a.asyncio.task_node as u64;
+        m.put(0x9000, &[0u8; 16]);
+        m.put_u64(0x9000, 0x10_0000 + node);
+        put_task(&mut m, 0x10_0000, 0, 0, 0, false);
+        put_task(&mut m, 0x20_0000, 0, 0, 0, false);
+        m.put_u64(0x10_0000 + node, 0x20_0000 + node);
+        m.put_u64(0x20_0000 + node, 0x9000);
+        let r = TaskReader::new(&m, l, &a);
+        assert_eq!(r.task_list(0x9000, 100), [0x10_0000, 0x20_0000]);
+        assert_eq!(r.task_list(0x9000, 1), [0x10_0000]);
+        // A list that loops without coming back to its head is cut.
+        m.put_u64(0x20_0000 + node, 0x10_0000 + node);
+        let r = TaskReader::new(&m, l, &a);
+        assert_eq!(r.task_list(0x9000, 100), [0x10_0000, 0x20_0000]);
     }
 }
