@@ -180,6 +180,15 @@ pub struct ProcInfo {
     pub epoch: u32,
     /// Address of `_Py_NoneStruct` (an exception value of None means none).
     pub none_addr: u64,
+    /// `--async-aware`: `PyThreadState + x` → the running asyncio task
+    /// (`_PyThreadStateImpl.asyncio_running_task`, 3.14+); 0: not read.
+    pub async_running_task: u32,
+    /// `TaskObj + x` → its coroutine (`task_coro`).
+    pub async_task_coro: u32,
+    /// Coroutine object + x → its embedded frame (`gen_object.gi_iframe`):
+    /// the frame the kernel looks for in the walk ([`SampleHeader::task_frame`]).
+    pub async_coro_frame: u32,
+    pub _pad2: u32,
 }
 
 /// Global configuration, entry 0 of the `CONFIG` array.
@@ -292,6 +301,13 @@ pub struct SampleHeader {
     pub ktime_ns: u64,
     /// The `PyThreadState*` of the thread.
     pub tstate: u64,
+    /// `--async-aware`: the asyncio task running on the thread (0: none, or
+    /// not asked for).
+    pub task: u64,
+    /// 1-based index among the frames of the running task's coroutine frame
+    /// (0: not in the stack): frames past it are the event loop's.
+    pub task_frame: u32,
+    pub _pad: u32,
 }
 
 /// One Python frame as the kernel saw it.
@@ -433,11 +449,15 @@ const _: () = {
 };
 
 const _: () = {
-    assert!(core::mem::size_of::<ProcInfo>() == 24);
+    assert!(core::mem::size_of::<ProcInfo>() == 40);
     assert!(core::mem::offset_of!(ProcInfo, runtime_addr) == 0);
     assert!(core::mem::offset_of!(ProcInfo, version_slot) == 8);
     assert!(core::mem::offset_of!(ProcInfo, epoch) == 12);
     assert!(core::mem::offset_of!(ProcInfo, none_addr) == 16);
+    assert!(core::mem::offset_of!(ProcInfo, async_running_task) == 24);
+    assert!(core::mem::offset_of!(ProcInfo, async_task_coro) == 28);
+    assert!(core::mem::offset_of!(ProcInfo, async_coro_frame) == 32);
+    assert!(core::mem::offset_of!(ProcInfo, _pad2) == 36);
 };
 
 const _: () = {
@@ -453,7 +473,7 @@ const _: () = {
 };
 
 const _: () = {
-    assert!(core::mem::size_of::<SampleHeader>() == 48);
+    assert!(core::mem::size_of::<SampleHeader>() == 64);
     assert!(core::mem::offset_of!(SampleHeader, kind) == 0);
     assert!(core::mem::offset_of!(SampleHeader, flags) == 4);
     assert!(core::mem::offset_of!(SampleHeader, pid) == 8);
@@ -464,6 +484,9 @@ const _: () = {
     assert!(core::mem::offset_of!(SampleHeader, nnative) == 28);
     assert!(core::mem::offset_of!(SampleHeader, ktime_ns) == 32);
     assert!(core::mem::offset_of!(SampleHeader, tstate) == 40);
+    assert!(core::mem::offset_of!(SampleHeader, task) == 48);
+    assert!(core::mem::offset_of!(SampleHeader, task_frame) == 56);
+    assert!(core::mem::offset_of!(SampleHeader, _pad) == 60);
 };
 
 const _: () = {
@@ -474,10 +497,10 @@ const _: () = {
 };
 
 const _: () = {
-    // 48-byte header + MAX_FRAMES (2000) × 16-byte frames = 32048.
-    assert!(core::mem::size_of::<SampleRecord>() == 32048);
+    // 64-byte header + MAX_FRAMES (2000) × 16-byte frames = 32064.
+    assert!(core::mem::size_of::<SampleRecord>() == 32064);
     assert!(core::mem::offset_of!(SampleRecord, header) == 0);
-    assert!(core::mem::offset_of!(SampleRecord, frames) == 48);
+    assert!(core::mem::offset_of!(SampleRecord, frames) == 64);
     // A per-CPU map value must stay under 32 KiB.
     assert!(core::mem::size_of::<SampleRecord>() < 32 * 1024);
 };

@@ -119,6 +119,12 @@ struct WalkState {
     cycle_power: u32,
     _pad0: u32,
     cycle_mark: u64,
+    /// `--async-aware`: the frame embedded in the running task's coroutine
+    /// (0: none), and the 1-based index it got among the frames (0: not
+    /// met yet).
+    task_frame_addr: u64,
+    task_index: u32,
+    _pad1: u32,
     buf: [u8; FRAME_BUF_SIZE],
     /// The fingerprint window of the current code object.
     cbuf: [u8; FRAME_BUF_SIZE],
@@ -560,7 +566,29 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
         fingerprint: fp,
     };
     st.nframes += 1;
+    if frame == st.task_frame_addr && st.task_index == 0 {
+        st.task_index = st.nframes;
+    }
     0
+}
+
+/// `--async-aware`: the running asyncio task of the thread whose state is
+/// at `tstate` (0: none, or not asked for), and the address of the frame
+/// embedded in its coroutine.
+#[inline(always)]
+fn running_task(proc_info: &ProcInfo, tstate: u64) -> (u64, u64) {
+    if proc_info.async_running_task == 0 {
+        return (0, 0);
+    }
+    let task = user_u64(tstate, proc_info.async_running_task);
+    if task == 0 {
+        return (0, 0);
+    }
+    let coro = user_u64(task, proc_info.async_task_coro);
+    if coro == 0 {
+        return (task, 0);
+    }
+    (task, coro.wrapping_add(proc_info.async_coro_frame as u64))
 }
 
 /// Reads a field of the per-CPU walk state that a `bpf_loop` callback may
@@ -762,6 +790,9 @@ fn capture(
         top = user_u64(top, off.cframe_current);
     }
     let flags = base_flags | thread_flags(&off, proc_info, tstate);
+    let (task, task_frame_addr) = running_task(proc_info, tstate);
+    shared_set!(st, task_frame_addr, task_frame_addr);
+    shared_set!(st, task_index, 0);
     shared_set!(st, frame, top);
     shared_set!(st, nframes, 0);
     shared_set!(st, flags, flags);
@@ -867,6 +898,9 @@ fn capture(
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
         tstate,
+        task,
+        task_frame: shared_get!(st, task_index),
+        _pad: 0,
     };
     // SAFETY: `rec` points at this CPU's SCRATCH map value.
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::async_stacks::AsyncMode;
 use crate::mode::Mode;
 use crate::output::{
     resolve_format, GroupBy, OutputFormat, SortOrder, Target, TargetError, WriteOptions,
@@ -102,6 +103,17 @@ pub struct SamplingArgs {
     /// Docker's data root, where container names and images are read.
     #[arg(long, value_name = "DIR", default_value = crate::container::DEFAULT_DOCKER_ROOT)]
     pub docker_root: PathBuf,
+
+    /// Show asyncio stacks per task (Python 3.14+): the running task's
+    /// frames under a `NAME (<task>)` frame and the chain of tasks awaiting
+    /// it, instead of the event loop's internals.
+    #[arg(long)]
+    pub async_aware: bool,
+
+    /// With --async-aware: `running` shows the task running at each sample;
+    /// `all` also the tasks that wait.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = AsyncMode::Running, requires = "async_aware")]
+    pub async_mode: AsyncMode,
 
     /// Stream the kernel side's diagnostics to stderr: why a thread had no
     /// Python state, where a stack walk stopped, lost samples (also on with

@@ -12,6 +12,7 @@ use tokio::io::Interest;
 use tokio::sync::mpsc;
 
 use crate::assembly::{Assembler, AssemblyOptions, OffCpuBook};
+use crate::async_stacks::{AsyncMode, AsyncStats};
 use crate::bpf::{BpfError, Sampler};
 use crate::kallsyms::KernelSymbols;
 use crate::native::{native_stack, NativeSymbols};
@@ -20,6 +21,8 @@ use crate::profile::{
     FrameId, ProcessInfo, ProcessOwner, ProcessPlace, ProcessSlots, Profile, ProfileMeta, StackKey,
     TimedSample,
 };
+use crate::python::asyncio_offsets::{self, AsyncLayout};
+use crate::python::memory::ProcessMemory;
 use crate::python::process::PythonProcess;
 use crate::record::{decode, FrameIter, Record};
 use crate::session::{SessionError, SessionOptions, Summary, Targets, WindowStats, Windows};
@@ -104,7 +107,20 @@ pub(crate) struct Engine {
     asleep_unread: u64,
     /// What the live view has of the frame and stack tables.
     live_cursor: crate::top::table::Cursor,
+    /// `--async-aware`: processes (3.14+) whose asyncio module is not
+    /// mapped yet, and when it was last looked for.
+    async_pending: std::collections::HashMap<u32, Instant>,
+    /// What `--async-aware` saw of processes whose state is gone.
+    freed_async: AsyncStats,
+    /// `--async-mode all`: when the waiting tasks were last booked.
+    async_walked: Instant,
 }
+
+/// How often a process that has not loaded asyncio yet is looked at again.
+const ASYNC_LOOK_EVERY: Duration = Duration::from_millis(500);
+/// How often `--async-mode all` books the tasks that wait: at each
+/// housekeeping tick (every 100 ms), never twice within this.
+pub const ASYNC_ALL_EVERY: Duration = Duration::from_millis(50);
 
 /// What closed windows held, for the summary of a continuous run.
 #[derive(Default)]
@@ -187,6 +203,9 @@ impl Engine {
             asleep_seeded: 0,
             asleep_unread: 0,
             live_cursor: Default::default(),
+            async_pending: Default::default(),
+            freed_async: AsyncStats::default(),
+            async_walked: Instant::now(),
         }
     }
 
@@ -246,13 +265,6 @@ impl Engine {
 
     fn track(&mut self, key: ProcessKey, proc: PythonProcess, place: ProcessPlace) {
         let pid = key.pid;
-        let version_slot = match self.sampler.slot_for(&proc.layout.kernel) {
-            Ok(slot) => slot,
-            Err(e) => {
-                log::warn!("cannot track pid {pid}: {e}");
-                return;
-            }
-        };
         if self.opts.mode == crate::mode::Mode::Exception
             && proc.layout.kernel.flags & tachyon_common::OFFSETS_NO_EXC_INFO != 0
         {
@@ -261,15 +273,14 @@ impl Engine {
                 proc.version
             );
         }
-        // A new epoch each time a process is tracked: what the kernel
-        // reported to an earlier process with this pid (or before its exec)
-        // does not hold back the reports this one needs.
-        self.epoch = self.epoch.wrapping_add(1);
-        let info = ProcInfo {
-            runtime_addr: proc.runtime_addr,
-            version_slot,
-            epoch: self.epoch,
-            none_addr: proc.none_addr,
+        self.async_pending.remove(&pid);
+        let asyncio = self.asyncio_layout(&proc);
+        let info = match self.proc_info(&proc, asyncio.as_ref()) {
+            Ok(info) => info,
+            Err(e) => {
+                log::warn!("cannot track pid {pid}: {e}");
+                return;
+            }
         };
         if let Err(e) = self.sampler.track(pid, info) {
             log::warn!("cannot track pid {pid}: {e}");
@@ -299,7 +310,11 @@ impl Engine {
             });
         }
         log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
-        if let Some((_, old)) = self.symbols.insert(key, ProcessSymbols::new(proc)) {
+        let mut symbols = ProcessSymbols::new(proc);
+        if let Some(layout) = asyncio {
+            symbols.set_async(layout);
+        }
+        if let Some((_, old)) = self.symbols.insert(key, symbols) {
             self.free(old);
         }
         if self.opts.mode == crate::mode::Mode::Wall {
@@ -382,8 +397,135 @@ impl Engine {
         }
     }
 
+    /// What the kernel is told of a process: where its runtime is, its
+    /// layout's slot and, with `--async-aware`, where its running task is.
+    fn proc_info(
+        &mut self,
+        proc: &PythonProcess,
+        asyncio: Option<&AsyncLayout>,
+    ) -> Result<ProcInfo, crate::bpf::BpfError> {
+        let version_slot = self.sampler.slot_for(&proc.layout.kernel)?;
+        // A new epoch each time the kernel is told of a process: what it
+        // reported to an earlier process with this pid (or before its exec)
+        // does not hold back the reports this one needs.
+        self.epoch = self.epoch.wrapping_add(1);
+        Ok(ProcInfo {
+            runtime_addr: proc.runtime_addr,
+            version_slot,
+            epoch: self.epoch,
+            none_addr: proc.none_addr,
+            async_running_task: asyncio.map_or(0, |a| a.asyncio.tstate_running_task),
+            async_task_coro: asyncio.map_or(0, |a| a.asyncio.task_coro),
+            async_coro_frame: asyncio.map_or(0, |a| a.coroutines.gen_iframe),
+            _pad2: 0,
+        })
+    }
+
+    /// With `--async-aware`, the asyncio layout of a process being tracked;
+    /// a process that has not loaded asyncio yet is looked at again later.
+    fn asyncio_layout(&mut self, proc: &PythonProcess) -> Option<AsyncLayout> {
+        self.opts.async_mode?;
+        match asyncio_offsets::locate(proc, &ProcessMemory::new(proc.pid)) {
+            Ok(Some(layout)) => Some(layout),
+            Ok(None) => {
+                self.async_pending.insert(proc.pid, Instant::now());
+                None
+            }
+            Err(e) => {
+                log::warn!("{e}; its stacks are shown without tasks");
+                None
+            }
+        }
+    }
+
+    /// `--async-mode all`: at each housekeeping tick, each task that waits
+    /// (not running on its thread now) weighs the wall time since the
+    /// previous look, on the stack of its suspended coroutines under the
+    /// tasks awaiting it.
+    fn book_waiting_tasks(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.async_walked) < ASYNC_ALL_EVERY {
+            return;
+        }
+        self.async_walked = now;
+        let time_ns = monotonic_ns().saturating_sub(self.start_ktime);
+        let mut booked = Vec::new();
+        for s in self.symbols.values_mut() {
+            let pid = s.process().pid;
+            if let Some(w) = s.waiting_task_stacks(&mut self.profile, now) {
+                booked.push((pid, w));
+            }
+        }
+        for (pid, w) in booked {
+            let slot = self.slots.key(pid);
+            let since = w.since;
+            for (tid, mut ids) in w.stacks {
+                ids.reverse();
+                let stack = self.profile.intern_stack(&ids);
+                self.profile
+                    .note_thread(slot, tid, || procfs::thread_comm(pid, tid));
+                self.profile.add_sample(TimedSample {
+                    time_ns,
+                    key: StackKey {
+                        pid: slot,
+                        tid,
+                        stack,
+                    },
+                    weight_ns: since.as_nanos() as u64,
+                    flags: SAMPLE_OFF_CPU,
+                    cpu: 0,
+                });
+            }
+        }
+    }
+
+    /// Looks again for asyncio in the processes that had not loaded it;
+    /// where it is now, the kernel starts reading their running tasks.
+    fn look_for_asyncio(&mut self) {
+        let now = Instant::now();
+        let due: Vec<u32> = self
+            .async_pending
+            .iter()
+            .filter(|(_, &at)| now.duration_since(at) >= ASYNC_LOOK_EVERY)
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in due {
+            let Some(proc) = self.symbols.get_mut(pid).map(|s| s.process().clone()) else {
+                self.async_pending.remove(&pid);
+                continue;
+            };
+            match asyncio_offsets::locate(&proc, &ProcessMemory::new(pid)) {
+                Ok(None) => {
+                    self.async_pending.insert(pid, now);
+                }
+                Ok(Some(layout)) => {
+                    self.async_pending.remove(&pid);
+                    let tracked = self
+                        .proc_info(&proc, Some(&layout))
+                        .and_then(|info| self.sampler.track(pid, info));
+                    match tracked {
+                        Ok(()) => {
+                            log::debug!(
+                                "pid {pid}: asyncio loaded; its tasks are read from now on"
+                            );
+                            if let Some(s) = self.symbols.get_mut(pid) {
+                                s.set_async(layout);
+                            }
+                        }
+                        Err(e) => log::warn!("pid {pid}: cannot read its asyncio tasks: {e}"),
+                    }
+                }
+                Err(e) => {
+                    self.async_pending.remove(&pid);
+                    log::warn!("{e}; its stacks are shown without tasks");
+                }
+            }
+        }
+    }
+
     fn untrack(&mut self, key: ProcessKey) {
         self.sampler.untrack(key.pid);
+        self.async_pending.remove(&key.pid);
         self.native.forget(key.pid);
         let slot = self.slots.key(key.pid);
         for s in self.off_cpu.forget_process(slot, monotonic_ns()) {
@@ -397,6 +539,7 @@ impl Engine {
         self.freed_evictions += s.evictions;
         self.freed_over_budget += s.over_budget();
         self.freed_named_from_reports += s.named_from_reports;
+        self.freed_async += s.async_stats();
         self.processes_freed += 1;
     }
 
@@ -406,6 +549,12 @@ impl Engine {
         for (key, s) in self.symbols.expire(Instant::now()) {
             self.free(s);
             self.slots.release(key.pid, key.start_time);
+        }
+        if !self.async_pending.is_empty() {
+            self.look_for_asyncio();
+        }
+        if self.opts.async_mode == Some(AsyncMode::All) {
+            self.book_waiting_tasks();
         }
         self.tracker.prune(&self.host);
         self.retry_thread_names();
@@ -449,6 +598,12 @@ impl Engine {
         raw.extend(frames);
         sym.stack(&raw, &mut self.profile, &mut ids);
         self.raw_frames = raw;
+        if header.task != 0 {
+            sym.task_stack(&mut ids, header.task, header.task_frame, &mut self.profile);
+        }
+        if self.opts.async_mode == Some(AsyncMode::All) {
+            sym.note_thread(header.tstate, header.tid);
+        }
         let native = (self.opts.native_stacks && !native.is_empty())
             .then(|| native_stack(&mut self.native, header.pid, native));
         let kernel: Vec<(u64, &str)> = kernel
@@ -760,6 +915,13 @@ impl Engine {
                     .map(|s| s.named_from_reports)
                     .sum::<u64>(),
             code_reports_lost: counters[counter::CODE_REPORTS_LOST as usize],
+            asyncio: self.opts.async_mode.map(|_| {
+                let mut total = self.freed_async;
+                for s in self.symbols.values() {
+                    total += s.async_stats();
+                }
+                total
+            }),
         };
         // Processes that never produced a sample are not part of the profile.
         self.profile.processes.retain(|_, p| !p.threads.is_empty());

@@ -4,6 +4,7 @@
 
 pub mod asleep;
 pub mod assembly;
+pub mod async_stacks;
 pub mod bpf;
 pub mod budget;
 pub mod cli;

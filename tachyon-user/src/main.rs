@@ -117,6 +117,7 @@ fn options_for(
         kernel_stacks: s.kernel,
         show_gc: !s.no_gc,
         native_stacks: s.native,
+        async_mode: s.async_aware.then_some(s.async_mode),
         debug_ebpf: s.debug_ebpf,
         filters,
         wait: s.wait,

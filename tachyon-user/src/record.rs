@@ -18,8 +18,8 @@ use tachyon_common::{
     EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN,
 };
 
-/// Bytes of a [`SampleHeader`]: 8 × `u32`, 2 × `u64`.
-const SAMPLE_HEADER_SIZE: usize = 8 * 4 + 2 * 8;
+/// Bytes of a [`SampleHeader`]: 8 × `u32`, 3 × `u64`, 2 × `u32`.
+const SAMPLE_HEADER_SIZE: usize = 8 * 4 + 3 * 8 + 2 * 4;
 /// Bytes of a [`Frame`]: `u64`, `i32`, `u32`.
 const FRAME_SIZE: usize = 8 + 4 + 4;
 /// Bytes of a [`ProcEvent`]: 4 × `u32`, `u64`.
@@ -110,6 +110,9 @@ fn read_sample_header(buf: &mut &[u8]) -> Option<SampleHeader> {
         nnative: buf.get_u32_le(),
         ktime_ns: buf.get_u64_le(),
         tstate: buf.get_u64_le(),
+        task: buf.get_u64_le(),
+        task_frame: buf.get_u32_le(),
+        _pad: buf.get_u32_le(),
     })
 }
 
@@ -251,7 +254,7 @@ mod tests {
             self
         }
         /// A sample header: kind, flags, pid, tid, cpu, nframes, nkernel,
-        /// nnative, ktime_ns, tstate.
+        /// nnative, ktime_ns, tstate (no asyncio task).
         #[allow(clippy::too_many_arguments)]
         fn header(
             self,
@@ -275,6 +278,9 @@ mod tests {
                 .u32(nnative)
                 .u64(ktime_ns)
                 .u64(tstate)
+                .u64(0)
+                .u32(0)
+                .u32(0)
         }
         fn frame(self, code: u64, lasti: i32, fingerprint: u32) -> Self {
             self.u64(code).i32(lasti).u32(fingerprint)
@@ -289,7 +295,7 @@ mod tests {
         }
     }
 
-    /// A sample with 2 frames, 2 native and 1 kernel address (112 bytes).
+    /// A sample with 2 frames, 2 native and 1 kernel address (120 bytes).
     fn full_sample() -> Vec<u8> {
         Bytes::default()
             .header(
@@ -327,7 +333,7 @@ mod tests {
     #[test]
     fn sample_with_frames_native_and_kernel_addresses() {
         let bytes = full_sample();
-        assert_eq!(bytes.len(), 48 + 2 * 16 + 3 * 8);
+        assert_eq!(bytes.len(), 64 + 2 * 16 + 3 * 8);
         let Some(Record::Sample {
             header,
             mut frames,
@@ -350,6 +356,9 @@ mod tests {
                 nnative: 2,
                 ktime_ns: 0x1122_3344_5566_7788,
                 tstate: 0x7f12_3456_7890,
+                task: 0,
+                task_frame: 0,
+                _pad: 0,
             }
         );
         assert_eq!(frames.len(), 2);
@@ -412,8 +421,8 @@ mod tests {
         assert_eq!(decode(&[1]), None);
         assert_eq!(decode(&[1, 0, 0]), None);
         assert_eq!(decode(&bytes[..4]), None);
-        assert_eq!(decode(&bytes[..47]), None);
-        assert!(decode(&bytes[..48]).is_some());
+        assert_eq!(decode(&bytes[..63]), None);
+        assert!(decode(&bytes[..64]).is_some());
     }
 
     #[test]
@@ -479,15 +488,15 @@ mod tests {
         let sample = full_sample();
         for len in 0..=sample.len() {
             let prefix = &sample[..len];
-            if len < 48 {
+            if len < 64 {
                 assert_eq!(decode(prefix), None, "len {len}");
                 continue;
             }
             let (header, frames, native, kernel) = sample_parts(prefix);
             assert_eq!(header.pid, 100);
-            let whole_frames = ((len - 48) / 16).min(2);
+            let whole_frames = ((len - 64) / 16).min(2);
             assert_eq!(frames.len(), whole_frames, "len {len}");
-            let addrs = if whole_frames == 2 { (len - 80) / 8 } else { 0 };
+            let addrs = if whole_frames == 2 { (len - 96) / 8 } else { 0 };
             assert_eq!(native.len(), addrs.min(2), "len {len}");
             assert_eq!(kernel.len(), addrs.saturating_sub(2), "len {len}");
         }
@@ -521,7 +530,7 @@ mod tests {
                 let kind = (next() % 7) as u32;
                 bytes[..4].copy_from_slice(&kind.to_le_bytes());
             }
-            if len >= 48 && next() % 2 == 0 {
+            if len >= 64 && next() % 2 == 0 {
                 // Small counts, so that some records are complete.
                 for at in [20, 24, 28] {
                     let count = (next() % 4) as u32;
@@ -535,7 +544,7 @@ mod tests {
                 kernel,
             }) = decode(&bytes)
             {
-                let used = 48 + frames.len() * 16 + (native.len() + kernel.len()) * 8;
+                let used = 64 + frames.len() * 16 + (native.len() + kernel.len()) * 8;
                 assert!(used <= len, "{used} > {len}");
                 assert!(frames.len() <= header.nframes as usize);
                 assert!(native.len() <= header.nnative as usize);
@@ -632,6 +641,9 @@ mod tests {
             nnative: 1,
             ktime_ns: 0x0102_0304_0506_0708,
             tstate: 0x1112_1314_1516_1718,
+            task: 0x7172_7374_7576_7778,
+            task_frame: 0x8182_8384,
+            _pad: 0x9192_9394,
         };
         let f = frame(0x2122_2324_2526_2728, -0x3132_3334, 0x4142_4344);
         let mut bytes = bytes_of(&header);

@@ -21,6 +21,7 @@ use crate::kernel::{self, KernelError};
 use crate::mode::Mode;
 use crate::procfs;
 use crate::profile::{ProcessPlace, Profile};
+use crate::python::asyncio_offsets::{AsyncioError, FIRST_ASYNCIO_MINOR};
 use crate::python::process::{InspectError, Inspector, PythonProcess};
 pub use crate::summary::Summary;
 pub use crate::tracker::Targets;
@@ -40,6 +41,8 @@ pub struct SessionOptions {
     pub show_gc: bool,
     /// Append native (C) frames above the Python leaf, from frame pointers.
     pub native_stacks: bool,
+    /// `--async-aware`: asyncio stacks per task, and which tasks.
+    pub async_mode: Option<crate::async_stacks::AsyncMode>,
     /// Stream the kernel side's diagnostics (`--debug-ebpf`).
     pub debug_ebpf: bool,
     /// `--container` / `--cgroup`: profile only processes running there.
@@ -63,8 +66,12 @@ pub enum SessionError {
     Bpf(#[from] BpfError),
     #[error(transparent)]
     Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Asyncio(#[from] crate::python::asyncio_offsets::AsyncioError),
     #[error("ring buffer: {0}")]
     Ring(std::io::Error),
+    #[error("--async-mode all books the time tasks spend waiting, which is wall time: use it with --mode wall (the default)")]
+    AsyncAllNeedsWall,
     #[error("{0} matches nothing running now (give --wait to start anyway and pick it up when it appears)")]
     NothingMatches(PlaceFilter),
 }
@@ -103,6 +110,9 @@ pub struct Preflight {
 /// Checks privileges and BTF and inspects the requested pids before anything
 /// is loaded, so bad input fails fast.
 pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
+    if opts.async_mode == Some(crate::async_stacks::AsyncMode::All) && opts.mode != Mode::Wall {
+        return Err(SessionError::AsyncAllNeedsWall);
+    }
     kernel::check_privileges()?;
     let kernel = kernel::kernel_layout()?;
     let mut inspector = Inspector::new();
@@ -111,6 +121,13 @@ pub fn preflight(opts: &SessionOptions) -> Result<Preflight, SessionError> {
     if let Targets::Pids(pids) = &opts.targets {
         for &pid in pids {
             match inspector.inspect(pid) {
+                Ok(p) if opts.async_mode.is_some() && p.layout.minor < FIRST_ASYNCIO_MINOR => {
+                    return Err(AsyncioError::Unsupported {
+                        pid,
+                        version: p.version,
+                    }
+                    .into())
+                }
                 Ok(p) => initial.push(p),
                 // A shell or launcher: its descendants may run Python.
                 Err(InspectError::NotPython { .. } | InspectError::NoRuntime { .. })

@@ -48,6 +48,9 @@ pub struct Summary {
     /// Wall mode: threads that were asleep when their process began to be
     /// profiled.
     pub asleep: Option<AsleepCounts>,
+    /// `--async-aware`: samples shown under their asyncio task, and those
+    /// that could not be.
+    pub asyncio: Option<crate::async_stacks::AsyncStats>,
 }
 
 /// Threads found asleep when their process began to be profiled (wall
@@ -135,6 +138,20 @@ impl std::fmt::Display for Summary {
                 scan.files,
                 scan.elapsed.as_secs_f64() * 1e3
             )?;
+        }
+        if let Some(a) = self.asyncio {
+            write!(
+                f,
+                "\n  samples in asyncio tasks: {} ({} without the task's frame, {} with an unreadable task)",
+                a.in_tasks, a.no_task_frame, a.unreadable
+            )?;
+            if a.waiting > 0 {
+                write!(
+                    f,
+                    "\n  waiting tasks booked: {} (--async-mode all)",
+                    a.waiting
+                )?;
+            }
         }
         if self.native_incomplete > 0 {
             write!(

@@ -32,14 +32,17 @@ use tachyon_common::{
     CODE_TABLE_MISSING,
 };
 
+use crate::async_stacks::{splice, task_frame, AsyncStats, AsyncTasks, WaitingTasks};
 use crate::budget::ReadBudget;
 use crate::profile::{FrameId, FrameInfo, Profile};
+use crate::python::asyncio_offsets::AsyncLayout;
 use crate::python::linetable::{shown_line, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
-use crate::python::objects::{decode_str, read_code, CodeInfo, ObjectError};
+use crate::python::objects::{code_fingerprint, decode_str, read_code, CodeInfo, ObjectError};
 use crate::python::process::PythonProcess;
-use crate::thread_book::ThreadBook;
+use crate::python::tasks::{read_chain, Link, TaskReader};
 use crate::record::CodeReport;
+use crate::thread_book::ThreadBook;
 
 /// Shown for a frame whose code object could not be read or did not match.
 pub const UNKNOWN: &str = "<unknown>";
@@ -167,6 +170,8 @@ pub struct ProcessSymbols {
     pub reports: u64,
     /// Code objects that named frames from a report.
     pub named_from_reports: u64,
+    /// `--async-aware`, once the process's asyncio layout is known.
+    tasks: Option<AsyncTasks>,
 }
 
 impl ProcessSymbols {
@@ -194,6 +199,7 @@ impl ProcessSymbols {
             names: ThreadBook::new(proc_pid),
             reports: 0,
             named_from_reports: 0,
+            tasks: None,
         }
     }
 
@@ -213,6 +219,151 @@ impl ProcessSymbols {
         } else {
             self.partial.put(key, info);
         }
+    }
+
+    /// Reads the process's asyncio tasks with `layout` from now on.
+    pub fn set_async(&mut self, layout: AsyncLayout) {
+        self.tasks = Some(AsyncTasks::new(layout));
+    }
+
+    /// The asyncio layout, once known.
+    pub fn async_layout(&self) -> Option<&AsyncLayout> {
+        self.tasks.as_ref().map(|t| &t.layout)
+    }
+
+    /// What `--async-aware` saw of this process.
+    pub fn async_stats(&self) -> AsyncStats {
+        self.tasks.as_ref().map(|t| t.stats).unwrap_or_default()
+    }
+
+    /// A sample's frames (`ids`, leaf first) as asyncio task `task` sees
+    /// them: cut after its coroutine frame (`task_frame`, 1-based, as the
+    /// kernel found it), the chain of tasks below (see
+    /// [`crate::async_stacks`]). Unchanged when the task cannot be read or
+    /// its frame is not among them (both counted).
+    pub fn task_stack(
+        &mut self,
+        ids: &mut Vec<FrameId>,
+        task: u64,
+        task_frame: u32,
+        profile: &mut Profile,
+    ) {
+        let Some(mut tasks) = self.tasks.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if tasks.cached(task, now).is_none() {
+            let chain = self.read_task_chain(&tasks.layout, task, profile);
+            tasks.keep(task, now, chain);
+        }
+        match tasks.cached(task, now) {
+            Some(Some(chain)) => {
+                if splice(ids, task_frame, chain) {
+                    tasks.stats.in_tasks += 1;
+                } else {
+                    tasks.stats.no_task_frame += 1;
+                }
+            }
+            _ => tasks.stats.unreadable += 1,
+        }
+        self.tasks = Some(tasks);
+    }
+
+    /// Thread `tid` has the thread state `tstate` (for `--async-mode all`).
+    pub fn note_thread(&mut self, tstate: u64, tid: u32) {
+        if let Some(t) = self.tasks.as_mut() {
+            t.note_thread(tstate, tid);
+        }
+    }
+
+    /// `--async-mode all`: the stacks of the tasks waiting now (the thread
+    /// whose list holds one is the process's own pid where no sample
+    /// showed that thread).
+    pub fn waiting_task_stacks(
+        &mut self,
+        profile: &mut Profile,
+        now: Instant,
+    ) -> Option<WaitingTasks> {
+        let mut tasks = self.tasks.take()?;
+        let since = now.duration_since(tasks.walked_at);
+        tasks.walked_at = now;
+        let found = {
+            let reader = TaskReader::new(&*self.mem, &self.proc.layout, &tasks.layout);
+            reader
+                .waiting_tasks(self.proc.runtime_addr)
+                .into_iter()
+                .filter_map(|(tstate, task)| {
+                    let coro = reader.task(task).ok()?.coro;
+                    let mut links: Vec<Link> = reader
+                        .coroutine_frames(coro)
+                        .into_iter()
+                        .map(Link::Frame)
+                        .collect();
+                    links.extend(read_chain(&reader, task).ok()?);
+                    Some((tstate, links))
+                })
+                .collect::<Vec<_>>()
+        };
+        let pid = self.proc.pid;
+        let stacks = found
+            .into_iter()
+            .map(|(tstate, links)| {
+                let ids = self.link_frames(links, profile);
+                (tasks.thread_of(tstate).unwrap_or(pid), ids)
+            })
+            .collect::<Vec<_>>();
+        tasks.stats.waiting += stacks.len() as u64;
+        self.tasks = Some(tasks);
+        Some(WaitingTasks { stacks, since })
+    }
+
+    /// The profile frame for a frame read from userspace (no fingerprint):
+    /// fingerprinted here as the kernel would, so it goes through the
+    /// caches (the code object is read once, not at every look); `None`
+    /// for a frame that is not shown.
+    pub fn user_frame(&mut self, mut f: Frame, profile: &mut Profile) -> Option<FrameId> {
+        if f.code != 0 && f.fingerprint == 0 {
+            if let Ok(fp) =
+                code_fingerprint(&*self.mem, &self.proc.layout, self.proc.code_type, f.code)
+            {
+                f.fingerprint = fp;
+            }
+        }
+        self.frame(&f, profile)
+    }
+
+    /// The frames of task `task`'s chain, leaf first; `None` when the task
+    /// cannot be read.
+    fn read_task_chain(
+        &mut self,
+        layout: &AsyncLayout,
+        task: u64,
+        profile: &mut Profile,
+    ) -> Option<Vec<FrameId>> {
+        let links = {
+            let reader = TaskReader::new(&*self.mem, &self.proc.layout, layout);
+            read_chain(&reader, task)
+        };
+        let links = match links {
+            Ok(l) => l,
+            Err(e) => {
+                log::debug!("pid {}: task {task:#x}: {e}", self.proc.pid);
+                return None;
+            }
+        };
+        Some(self.link_frames(links, profile))
+    }
+
+    /// The profile frames of a task chain's links (frames not shown left
+    /// out).
+    fn link_frames(&mut self, links: Vec<Link>, profile: &mut Profile) -> Vec<FrameId> {
+        links
+            .into_iter()
+            .filter_map(|l| match l {
+                Link::Task(name) => Some(profile.intern_frame(task_frame(&name))),
+                Link::Frame(f) => self.user_frame(f, profile),
+            })
+            .collect()
     }
 
     pub fn process(&self) -> &PythonProcess {
@@ -385,6 +536,9 @@ impl ProcessSymbols {
     /// code objects it read stay.
     pub fn forget_frames(&mut self) {
         self.frames.clear();
+        if let Some(t) = self.tasks.as_mut() {
+            t.forget_frames();
+        }
         for e in &mut self.memo {
             e.raw.clear();
             e.ids.clear();

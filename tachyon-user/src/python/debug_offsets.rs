@@ -84,8 +84,8 @@ impl DebugTable {
         (self.hex >> 16) & 0xff
     }
 
-    /// The value at byte `at`.
-    fn word(&self, at: u32) -> Result<u64, String> {
+    /// The value at byte `at` (a position from a [`DebugOffsetPositions`]).
+    pub fn word(&self, at: u32) -> Result<u64, String> {
         le_u64(&self.bytes, at).ok_or_else(|| format!("position {at} is past the table"))
     }
 
@@ -569,7 +569,8 @@ mod tests {
                 .into_iter()
                 .map(|(_, at, _)| at)
                 .chain([p.tstate_size, p.frame_size, p.code_size, p.pyobject_size])
-                .chain([p.interp_gc, p.gc_collecting, p.interp_modules]);
+                .chain([p.interp_gc, p.gc_collecting, p.interp_modules])
+                .chain(p.coroutines.iter().flat_map(|c| c.all()));
             for at in positions {
                 assert!(at + 8 <= p.struct_size, "3.{}: {at}", p.minor);
             }

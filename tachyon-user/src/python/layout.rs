@@ -188,6 +188,46 @@ pub struct DebugOffsetPositions {
     pub unicode_length: u32,
     pub unicode_ascii_size: u32,
     pub gc_collecting: u32,
+    /// 3.14+: what `--async-aware` reads of coroutines, sets and ints.
+    pub coroutines: Option<CoroutinePositions>,
+}
+
+/// Byte positions inside `_Py_DebugOffsets` (3.14+) of what the asyncio
+/// task reader needs beyond the frame walk: where a coroutine keeps its
+/// frame, a frame its stack top, a type its flags, and the fields of sets
+/// (tasks awaited by several) and ints (unnamed tasks' numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoroutinePositions {
+    /// `gen_object.size`; `gi_iframe` lies inside it.
+    pub gen_size: u32,
+    pub gen_iframe: u32,
+    pub frame_stackpointer: u32,
+    pub type_tp_flags: u32,
+    /// `set_object.size`; used, table and mask lie inside it.
+    pub set_size: u32,
+    pub set_used: u32,
+    pub set_table: u32,
+    pub set_mask: u32,
+    pub long_lv_tag: u32,
+    pub long_ob_digit: u32,
+}
+
+impl CoroutinePositions {
+    /// Every position.
+    pub fn all(&self) -> [u32; 10] {
+        [
+            self.gen_size,
+            self.gen_iframe,
+            self.frame_stackpointer,
+            self.type_tp_flags,
+            self.set_size,
+            self.set_used,
+            self.set_table,
+            self.set_mask,
+            self.long_lv_tag,
+            self.long_ob_digit,
+        ]
+    }
 }
 
 /// 3.13.0 (pyenv) and 3.13.18 (sid).
@@ -224,6 +264,7 @@ pub const POSITIONS_313: DebugOffsetPositions = DebugOffsetPositions {
     unicode_length: 552,
     unicode_ascii_size: 560,
     gc_collecting: 576,
+    coroutines: None,
 };
 
 /// 3.14.10 (sid).
@@ -260,6 +301,18 @@ pub const POSITIONS_314: DebugOffsetPositions = DebugOffsetPositions {
     unicode_length: 632,
     unicode_ascii_size: 640,
     gc_collecting: 656,
+    coroutines: Some(CoroutinePositions {
+        gen_size: 664,
+        gen_iframe: 680,
+        frame_stackpointer: 296,
+        type_tp_flags: 440,
+        set_size: 496,
+        set_used: 504,
+        set_table: 512,
+        set_mask: 520,
+        long_lv_tag: 576,
+        long_ob_digit: 584,
+    }),
 };
 
 /// 3.15.2 (sid); the struct grew during the 3.15 betas (3.15.0b4).
@@ -296,6 +349,18 @@ pub const POSITIONS_315: DebugOffsetPositions = DebugOffsetPositions {
     unicode_length: 728,
     unicode_ascii_size: 736,
     gc_collecting: 760,
+    coroutines: Some(CoroutinePositions {
+        gen_size: 792,
+        gen_iframe: 808,
+        frame_stackpointer: 360,
+        type_tp_flags: 504,
+        set_size: 592,
+        set_used: 600,
+        set_table: 608,
+        set_mask: 616,
+        long_lv_tag: 672,
+        long_ob_digit: 680,
+    }),
 };
 
 /// Every known arrangement, newest first.

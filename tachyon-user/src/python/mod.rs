@@ -1,6 +1,7 @@
 //! Everything that knows CPython: ELF inspection, versions, offsets, memory
 //! reading and line tables.
 
+pub mod asyncio_offsets;
 pub mod debug_offsets;
 pub mod dict_layout;
 pub mod dicts;
@@ -9,5 +10,6 @@ pub mod linetable;
 pub mod memory;
 pub mod objects;
 pub mod process;
+pub mod tasks;
 pub mod thread_names;
 pub mod walker;

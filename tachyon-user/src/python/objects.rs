@@ -119,15 +119,14 @@ pub struct CodeInfo {
     pub fingerprint: u32,
 }
 
-/// Reads a code object and checks it against the type and fingerprint the
-/// kernel saw (`expected_fp` 0: the kernel could not read it; not checked).
-pub fn read_code(
+/// The header of the code object at `addr` and its fingerprint (as the
+/// kernel computes it); refused unless it is a code object.
+fn code_header(
     mem: &dyn RemoteMemory,
     layout: &Layout,
     code_type: u64,
     addr: u64,
-    expected_fp: u32,
-) -> Result<CodeInfo, ObjectError> {
+) -> Result<(Vec<u8>, u32), ObjectError> {
     let c = &layout.code;
     let head = mem.read_vec(addr, c.header_size as usize)?;
     let field = |off: u32| {
@@ -147,12 +146,43 @@ pub fn read_code(
         mem.read_u64(field_at("str", name_ptr, layout.objects.unicode_hash)?)?
     };
     let fingerprint = tachyon_common::fingerprint(name_ptr, name_hash, fp_field);
+    Ok((head, fingerprint))
+}
+
+/// The fingerprint of the code object at `addr`, as the kernel would have
+/// sent it (for frames read from userspace, so that they hit the caches).
+pub fn code_fingerprint(
+    mem: &dyn RemoteMemory,
+    layout: &Layout,
+    code_type: u64,
+    addr: u64,
+) -> Result<u32, ObjectError> {
+    code_header(mem, layout, code_type, addr).map(|(_, fp)| fp)
+}
+
+/// Reads a code object and checks it against the type and fingerprint the
+/// kernel saw (`expected_fp` 0: the kernel could not read it; not checked).
+pub fn read_code(
+    mem: &dyn RemoteMemory,
+    layout: &Layout,
+    code_type: u64,
+    addr: u64,
+    expected_fp: u32,
+) -> Result<CodeInfo, ObjectError> {
+    let c = &layout.code;
+    let (head, fingerprint) = code_header(mem, layout, code_type, addr)?;
     if expected_fp != 0 && fingerprint != expected_fp {
         return Err(ObjectError::Stale(addr));
     }
+    let field = |off: u32| {
+        le_u64(&head, off).ok_or(ObjectError::Malformed {
+            what: "code object",
+            addr,
+        })
+    };
     let name_addr = match c.qualname {
         Some(q) => field(q)?,
-        None => name_ptr,
+        None => field(c.name)?,
     };
     let firstlineno = le_u32(&head, c.firstlineno).unwrap_or(0) as i32;
     Ok(CodeInfo {
