@@ -699,6 +699,15 @@ pub fn sample(ctx: PerfEventContext) -> u32 {
     0
 }
 
+/// The floor: an empty program on the same `cpu-clock` event, at the same
+/// rate (`tachyon-bpf floor`). What any eBPF sampler pays per tick (the
+/// timer interrupt, the perf event, the program's dispatch) before it does
+/// anything; the benchmark measures `sample` against it.
+#[perf_event]
+pub fn floor(_ctx: PerfEventContext) -> u32 {
+    0
+}
+
 /// `task_struct.__state` bits (include/linux/sched.h, stable for years).
 const TASK_UNINTERRUPTIBLE: u32 = 0x2;
 const TASK_NOLOAD: u32 = 0x400;
@@ -775,16 +784,40 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> u32 {
     0
 }
 
-/// Ring buffer size; userspace drains it every few milliseconds.
+/// Ring buffer size in the object; userspace sizes it at load time from
+/// the rate and the CPU count (`map_max_entries`, tachyon-user's drain.rs).
 const EVENTS_BYTES: u32 = 16 * 1024 * 1024;
 
-/// Samples do not wake the reader (it drains on a short timer), unless the
-/// buffer is a quarter full: one wake-up per sample would cost more than
-/// the sample.
+/// Load-time policy, set by userspace (`EbpfLoader::override_global`):
+/// a wake-up is forced once this much data waits (a quarter of the buffer).
+#[no_mangle]
+static EVENTS_WAKEUP_BYTES: u64 = (EVENTS_BYTES / 4) as u64;
+/// Load-time policy: 1 below 1 kHz, where the reader sleeps until there is
+/// data. A sample then wakes it when it is the first record since the
+/// reader drained (no flags: the kernel wakes the reader when the record
+/// sits at the consumer position, i.e. the buffer was empty), and process
+/// events always wake it. 0: samples never wake the reader, which drains
+/// on a short timer.
+#[no_mangle]
+static EVENTS_WAKE_ON_DATA: u32 = 0;
+
+/// Reads a load-time global (volatile: its value is patched at load).
+macro_rules! load_time {
+    ($g:ident) => {
+        // SAFETY: a plain read of a static the loader may have patched.
+        unsafe { core::ptr::read_volatile(&$g) }
+    };
+}
+
+/// The wake-up flags of a sample (or a context-switch event): forced when
+/// the buffer is a quarter full; else none at all (timer-drained), or the
+/// kernel's own rule (the first record after a drain wakes the reader).
 #[inline(always)]
 fn wakeup_flags() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > (EVENTS_BYTES / 4) as u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= load_time!(EVENTS_WAKEUP_BYTES) {
         BPF_RB_FORCE_WAKEUP as u64
+    } else if load_time!(EVENTS_WAKE_ON_DATA) != 0 {
+        0
     } else {
         BPF_RB_NO_WAKEUP as u64
     }
@@ -800,10 +833,14 @@ fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
     };
-    // Context-switch events are as frequent as samples; process events are
-    // rare and wake the reader at once.
+    // Context-switch events are as frequent as samples. Process events are
+    // rare: on a timer-drained run they wake the reader when it has caught
+    // up; a reader that sleeps until there is data is always woken, so a
+    // new process is picked up at once.
     let flags = if kind == EVENT_SWITCH_IN {
         wakeup_flags()
+    } else if load_time!(EVENTS_WAKE_ON_DATA) != 0 {
+        BPF_RB_FORCE_WAKEUP as u64
     } else {
         0
     };

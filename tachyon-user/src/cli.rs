@@ -128,6 +128,22 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print every thread's current Python stack once, running or asleep.
     Dump(DumpArgs),
+    /// The floor, for benchmarks: an empty eBPF program on every CPU's
+    /// cpu-clock at the rate; prints how many times it ran.
+    #[command(hide = true)]
+    Floor(FloorArgs),
+}
+
+/// `tachyon-bpf floor --rate N [--duration S]` (hidden).
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    /// Ticks per second on each CPU.
+    #[arg(short, long, default_value = "100", value_parser = parse_rate)]
+    pub rate: u64,
+
+    /// Stop after this long (default: until SIGINT, SIGTERM or SIGHUP).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// `tachyon-bpf dump (--pid PID... | --all-python) [--json]`.

@@ -17,6 +17,7 @@ use tachyon::profile::Profile;
 use tachyon::session::{self, SessionOptions, Summary, Targets, Windows};
 
 mod agent;
+mod floor_command;
 mod run_command;
 
 fn main() -> ExitCode {
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Agent(args)) => agent::run(*args).map(|()| ExitCode::SUCCESS),
         Some(Command::Run(args)) => run_command::run(*args),
         Some(Command::Dump(args)) => dump(args),
+        Some(Command::Floor(args)) => floor_command::run(args).map(|()| ExitCode::SUCCESS),
         None => run(cli),
     };
     match result {
