@@ -6,9 +6,10 @@
 //! chain with the offsets userspace wrote into `PY_OFFSETS`, and sends
 //! `(code, lasti, fingerprint)` per frame through the `EVENTS` ring buffer.
 //! The tracepoint programs report exec, fork and exit so userspace can follow
-//! processes as they come and go. They are BTF-typed tracepoints (`tp_btf`):
-//! attached through BTF, not tracefs, with the kernel's own arguments
-//! (`task_struct` pointers, read at offsets userspace took from vmlinux BTF).
+//! processes as they come and go. They are raw tracepoints: attached by
+//! name (no tracefs, and no parse of kernel BTF in userspace), with the
+//! kernel's own arguments (`task_struct` pointers, read at offsets
+//! userspace took from vmlinux BTF, where it also checked the arguments).
 //!
 //! Nothing here knows a Python version, a symbol name or a line table.
 #![no_std]
@@ -24,9 +25,9 @@ use aya_ebpf::{
             bpf_get_stack, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output,
         },
     },
-    macros::{btf_tracepoint, map, perf_event},
+    macros::{map, perf_event, raw_tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, PerfEventContext},
+    programs::{PerfEventContext, RawTracePointContext},
     EbpfContext,
 };
 use aya_log_ebpf::debug;
@@ -735,8 +736,8 @@ fn task_u32(task: u64, off: u32) -> Option<u32> {
 ///
 /// Arguments: `(bool preempt, task_struct *prev, task_struct *next
 /// [, unsigned int prev_state])`; userspace checked them against BTF.
-#[btf_tracepoint(function = "sched_switch")]
-pub fn sched_switch(ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch(ctx: RawTracePointContext) -> u32 {
     let Some(cfg) = CONFIG.get(0) else {
         return 0;
     };
@@ -851,8 +852,8 @@ fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
 
 /// `(task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`: the
 /// current task has just exec'd.
-#[btf_tracepoint(function = "sched_process_exec")]
-pub fn sched_process_exec(_ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(_ctx: RawTracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     emit_proc_event(EVENT_EXEC, tgid, 0);
     0
@@ -860,8 +861,8 @@ pub fn sched_process_exec(_ctx: BtfTracePointContext) -> u32 {
 
 /// `(task_struct *p[, bool group_dead])`: the current task exits; only a
 /// thread-group leader of a tracked process is reported.
-#[btf_tracepoint(function = "sched_process_exit")]
-pub fn sched_process_exit(_ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     if tgid != pid_tgid as u32 {
@@ -876,8 +877,8 @@ pub fn sched_process_exit(_ctx: BtfTracePointContext) -> u32 {
 
 /// `(task_struct *parent, task_struct *child)`: reported when a tracked
 /// process creates a new process (not a thread).
-#[btf_tracepoint(function = "sched_process_fork")]
-pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: plain map lookup.
     if unsafe { PY_PROCS.get(parent) }.is_none() {

@@ -2,9 +2,9 @@
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::{BtfTracePoint, PerfEvent};
+use aya::programs::{PerfEvent, RawTracePoint};
 use aya::util::online_cpus;
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader};
 use aya_log::EbpfLogger;
 use tachyon_common::{counter, Config, ProcInfo, PyOffsets, MAX_VERSION_SLOTS};
 
@@ -35,8 +35,6 @@ pub enum BpfError {
     Missing(&'static str),
     #[error("kernel-side logging (--debug-ebpf): {0}")]
     Log(#[source] aya_log::Error),
-    #[error("cannot read the kernel's BTF: {0}")]
-    Btf(#[source] aya::BtfError),
     #[error("cannot turn on the kernel's eBPF run statistics (BPF_ENABLE_STATS): {0}")]
     Stats(#[source] aya::sys::SyscallError),
     #[error("cannot list online CPUs: {0}")]
@@ -152,8 +150,9 @@ impl Sampler {
         let level = if debug { LOG_DEBUG } else { LOG_OFF };
         let wake_on_data = u32::from(drain.wake_on_data());
         // No BTF for the loader: the object has no CO-RE relocations (the
-        // kernel's layout comes from userspace), and aya's parse of vmlinux
-        // BTF costs tens of MiB. The tracepoints need it once, below.
+        // kernel's layout comes from userspace). Its parse of vmlinux BTF
+        // (about 20 MiB, made by `EbpfLoader::new` whatever we ask) is
+        // dropped here and given back to the system once loaded.
         let mut ebpf = EbpfLoader::new()
             .btf(None)
             .override_global("AYA_LOG_LEVEL", &level, true)
@@ -161,6 +160,7 @@ impl Sampler {
             .override_global("EVENTS_WAKE_ON_DATA", &wake_on_data, true)
             .map_max_entries("EVENTS", drain.ring_bytes)
             .load(EBPF_OBJECT)?;
+        crate::memory::give_back();
         let logger = if debug {
             Some(EbpfLogger::init(&mut ebpf).map_err(BpfError::Log)?)
         } else {
@@ -208,20 +208,18 @@ impl Sampler {
         if off_cpu {
             tracepoints.push("sched_switch");
         }
-        // BTF-typed tracepoints: attached by BTF id, no tracefs needed. The
-        // parsed BTF is dropped as soon as they are loaded.
-        let btf = Btf::from_sys_fs().map_err(BpfError::Btf)?;
+        // Raw tracepoints: attached by name, no tracefs and no parse of
+        // kernel BTF (the arguments were checked against it in
+        // `kernel::kernel_layout`).
         for name in tracepoints {
-            let tp: &mut BtfTracePoint = ebpf
+            let tp: &mut RawTracePoint = ebpf
                 .program_mut(name)
                 .ok_or(BpfError::Missing("tracepoint program"))?
                 .try_into()
                 .map_err(prog_err(name))?;
-            tp.load(name, &btf).map_err(prog_err(name))?;
-            tp.attach().map_err(prog_err(name))?;
+            tp.load().map_err(prog_err(name))?;
+            tp.attach(name).map_err(prog_err(name))?;
         }
-        drop(btf);
-        crate::memory::give_back();
 
         let sample: &mut PerfEvent = ebpf
             .program_mut("sample")

@@ -93,7 +93,7 @@ pub struct KernelLayout {
 }
 
 /// The tracepoint arguments the programs read, by position (the first,
-/// `void *__data`, is not passed to a `tp_btf` program). A trailing `?`
+/// `void *__data`, is not passed to a raw tracepoint program). A trailing `?`
 /// marks an argument that newer kernels add.
 const TRACEPOINT_ARGS: [(&str, &[&str]); 4] = [
     ("sched_switch", &["preempt", "prev", "next", "prev_state?"]),

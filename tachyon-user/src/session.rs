@@ -216,6 +216,8 @@ pub async fn run(
     // What start-up allocated and freed (the first scan of /proc, the
     // binaries read) goes back to the system.
     crate::memory::give_back();
+    let (rss, peak) = crate::memory::rss_kib();
+    log::debug!("memory after start-up: RSS {rss} KiB, peak {peak} KiB");
     on_started();
     let until_deadline = sleep_for(engine.opts.duration);
     let mut reporter = crate::progress::Reporter::new(engine.opts.progress, engine.opts.duration);

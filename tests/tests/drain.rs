@@ -171,7 +171,13 @@ fn low_rate_drains_on_data_and_finds_new_processes() {
         n as f64 >= 0.5 * expected && n >= 5,
         "brief (pid {brief_pid}): {n} samples, {expected:.0} expected from {brief_cpu:.2} s of CPU\n{stderr}"
     );
-    assert_eq!(unknown, 0, "brief: <unknown> frames\n{stderr}");
+    // Samples from its last moments on code not seen before (interpreter
+    // shutdown) may be read after it is gone: a few, never most (a reader
+    // that drained only at the end would name none).
+    assert!(
+        unknown * 10 <= n,
+        "brief: {unknown} of {n} samples with <unknown> frames\n{stderr}"
+    );
 }
 
 /// 10 kHz, one busy process: the ring buffer sized for the rate (2 MiB on
