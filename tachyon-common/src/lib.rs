@@ -194,9 +194,8 @@ pub struct ProcInfo {
 /// Global configuration, entry 0 of the `CONFIG` array.
 ///
 /// Every kernel offset comes from vmlinux BTF: the lifecycle and
-/// context-switch programs are BTF-typed tracepoints (`tp_btf`), whose
-/// arguments are the kernel's own `task_struct` pointers, so nothing needs
-/// tracefs.
+/// context-switch programs are raw tracepoints, whose arguments are the
+/// kernel's own `task_struct` pointers, so nothing needs tracefs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {

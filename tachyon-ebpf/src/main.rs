@@ -6,9 +6,10 @@
 //! chain with the offsets userspace wrote into `PY_OFFSETS`, and sends
 //! `(code, lasti, fingerprint)` per frame through the `EVENTS` ring buffer.
 //! The tracepoint programs report exec, fork and exit so userspace can follow
-//! processes as they come and go. They are BTF-typed tracepoints (`tp_btf`):
-//! attached through BTF, not tracefs, with the kernel's own arguments
-//! (`task_struct` pointers, read at offsets userspace took from vmlinux BTF).
+//! processes as they come and go. They are raw tracepoints: attached by
+//! name (no tracefs, and no parse of kernel BTF in userspace), with the
+//! kernel's own arguments (`task_struct` pointers, read at offsets
+//! userspace took from vmlinux BTF, where it also checked the arguments).
 //!
 //! Nothing here knows a Python version, a symbol name or a line table.
 #![no_std]
@@ -24,9 +25,9 @@ use aya_ebpf::{
             bpf_get_stack, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output,
         },
     },
-    macros::{btf_tracepoint, map, perf_event},
+    macros::{map, perf_event, raw_tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, PerfEventContext},
+    programs::{PerfEventContext, RawTracePointContext},
     EbpfContext,
 };
 use aya_log_ebpf::debug;
@@ -948,6 +949,15 @@ pub fn sample(ctx: PerfEventContext) -> u32 {
     0
 }
 
+/// The floor: an empty program on the same `cpu-clock` event, at the same
+/// rate (`tachyon-bpf floor`). What any eBPF sampler pays per tick (the
+/// timer interrupt, the perf event, the program's dispatch) before it does
+/// anything; the benchmark measures `sample` against it.
+#[perf_event]
+pub fn floor(_ctx: PerfEventContext) -> u32 {
+    0
+}
+
 /// `task_struct.__state` bits (include/linux/sched.h, stable for years).
 const TASK_UNINTERRUPTIBLE: u32 = 0x2;
 const TASK_NOLOAD: u32 = 0x400;
@@ -975,8 +985,8 @@ fn task_u32(task: u64, off: u32) -> Option<u32> {
 ///
 /// Arguments: `(bool preempt, task_struct *prev, task_struct *next
 /// [, unsigned int prev_state])`; userspace checked them against BTF.
-#[btf_tracepoint(function = "sched_switch")]
-pub fn sched_switch(ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch(ctx: RawTracePointContext) -> u32 {
     let Some(cfg) = CONFIG.get(0) else {
         return 0;
     };
@@ -1024,16 +1034,40 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> u32 {
     0
 }
 
-/// Ring buffer size; userspace drains it every few milliseconds.
+/// Ring buffer size in the object; userspace sizes it at load time from
+/// the rate and the CPU count (`map_max_entries`, tachyon-user's drain.rs).
 const EVENTS_BYTES: u32 = 16 * 1024 * 1024;
 
-/// Samples do not wake the reader (it drains on a short timer), unless the
-/// buffer is a quarter full: one wake-up per sample would cost more than
-/// the sample.
+/// Load-time policy, set by userspace (`EbpfLoader::override_global`):
+/// a wake-up is forced once this much data waits (a quarter of the buffer).
+#[no_mangle]
+static EVENTS_WAKEUP_BYTES: u64 = (EVENTS_BYTES / 4) as u64;
+/// Load-time policy: 1 below 1 kHz, where the reader sleeps until there is
+/// data. A sample then wakes it when it is the first record since the
+/// reader drained (no flags: the kernel wakes the reader when the record
+/// sits at the consumer position, i.e. the buffer was empty), and process
+/// events always wake it. 0: samples never wake the reader, which drains
+/// on a short timer.
+#[no_mangle]
+static EVENTS_WAKE_ON_DATA: u32 = 0;
+
+/// Reads a load-time global (volatile: its value is patched at load).
+macro_rules! load_time {
+    ($g:ident) => {
+        // SAFETY: a plain read of a static the loader may have patched.
+        unsafe { core::ptr::read_volatile(&$g) }
+    };
+}
+
+/// The wake-up flags of a sample (or a context-switch event): forced when
+/// the buffer is a quarter full; else none at all (timer-drained), or the
+/// kernel's own rule (the first record after a drain wakes the reader).
 #[inline(always)]
 fn wakeup_flags() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > (EVENTS_BYTES / 4) as u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= load_time!(EVENTS_WAKEUP_BYTES) {
         BPF_RB_FORCE_WAKEUP as u64
+    } else if load_time!(EVENTS_WAKE_ON_DATA) != 0 {
+        0
     } else {
         BPF_RB_NO_WAKEUP as u64
     }
@@ -1049,10 +1083,14 @@ fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
         // SAFETY: helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
     };
-    // Context-switch events are as frequent as samples; process events are
-    // rare and wake the reader at once.
+    // Context-switch events are as frequent as samples. Process events are
+    // rare: on a timer-drained run they wake the reader when it has caught
+    // up; a reader that sleeps until there is data is always woken, so a
+    // new process is picked up at once.
     let flags = if kind == EVENT_SWITCH_IN {
         wakeup_flags()
+    } else if load_time!(EVENTS_WAKE_ON_DATA) != 0 {
+        BPF_RB_FORCE_WAKEUP as u64
     } else {
         0
     };
@@ -1063,8 +1101,8 @@ fn emit_proc_event(kind: u32, pid: u32, aux: u32) {
 
 /// `(task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`: the
 /// current task has just exec'd.
-#[btf_tracepoint(function = "sched_process_exec")]
-pub fn sched_process_exec(_ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(_ctx: RawTracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     emit_proc_event(EVENT_EXEC, tgid, 0);
     0
@@ -1072,8 +1110,8 @@ pub fn sched_process_exec(_ctx: BtfTracePointContext) -> u32 {
 
 /// `(task_struct *p[, bool group_dead])`: the current task exits; only a
 /// thread-group leader of a tracked process is reported.
-#[btf_tracepoint(function = "sched_process_exit")]
-pub fn sched_process_exit(_ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     if tgid != pid_tgid as u32 {
@@ -1088,8 +1126,8 @@ pub fn sched_process_exit(_ctx: BtfTracePointContext) -> u32 {
 
 /// `(task_struct *parent, task_struct *child)`: reported when a tracked
 /// process creates a new process (not a thread).
-#[btf_tracepoint(function = "sched_process_fork")]
-pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: plain map lookup.
     if unsafe { PY_PROCS.get(parent) }.is_none() {

@@ -2,12 +2,13 @@
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::{BtfTracePoint, PerfEvent};
+use aya::programs::{PerfEvent, RawTracePoint};
 use aya::util::online_cpus;
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader};
 use aya_log::EbpfLogger;
 use tachyon_common::{counter, Config, ProcInfo, PyOffsets, MAX_VERSION_SLOTS};
 
+use crate::drain::DrainPolicy;
 use crate::python::layout::{version_slot, LAYOUTS};
 
 /// The kernel object built by `cargo xtask build-ebpf` (see build.rs).
@@ -34,8 +35,8 @@ pub enum BpfError {
     Missing(&'static str),
     #[error("kernel-side logging (--debug-ebpf): {0}")]
     Log(#[source] aya_log::Error),
-    #[error("cannot read the kernel's BTF: {0}")]
-    Btf(#[source] aya::BtfError),
+    #[error("cannot turn on the kernel's eBPF run statistics (BPF_ENABLE_STATS): {0}")]
+    Stats(#[source] aya::sys::SyscallError),
     #[error("cannot list online CPUs: {0}")]
     Cpus(std::io::Error),
     #[error(
@@ -50,6 +51,65 @@ fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
 
 fn prog_err(name: &'static str) -> impl Fn(aya::programs::ProgramError) -> BpfError {
     move |source| BpfError::Program { name, source }
+}
+
+/// The floor (`tachyon-bpf floor`): the empty `floor` program on every
+/// CPU's cpu-clock at a rate, with the kernel's run statistics on, so that
+/// it can say how many times it ran.
+pub struct Floor {
+    ebpf: Ebpf,
+    /// `BPF_ENABLE_STATS`: run counts are kept while this is open.
+    _stats: std::os::fd::OwnedFd,
+    pub cpus: usize,
+}
+
+impl Floor {
+    pub fn start(rate_hz: u64) -> Result<Self, BpfError> {
+        let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(BpfError::Stats)?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(None)
+            .map_max_entries("EVENTS", crate::drain::MIN_RING_BYTES)
+            .load(EBPF_OBJECT)?;
+        let prog: &mut PerfEvent = ebpf
+            .program_mut("floor")
+            .ok_or(BpfError::Missing("floor"))?
+            .try_into()
+            .map_err(prog_err("floor"))?;
+        prog.load().map_err(prog_err("floor"))?;
+        let cpus = online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?;
+        for &cpu in &cpus {
+            prog.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu },
+                SamplePolicy::Period(1_000_000_000 / rate_hz.max(1)),
+                false,
+            )
+            .map_err(prog_err("floor"))?;
+        }
+        Ok(Self {
+            ebpf,
+            _stats: stats,
+            cpus: cpus.len(),
+        })
+    }
+
+    /// How many times the program ran so far, on all CPUs, and the time it
+    /// ran for.
+    pub fn runs(&self) -> Result<(u64, std::time::Duration), BpfError> {
+        let prog: &PerfEvent = self
+            .ebpf
+            .program("floor")
+            .ok_or(BpfError::Missing("floor"))?
+            .try_into()
+            .map_err(prog_err("floor"))?;
+        let info = prog.info().map_err(prog_err("floor"))?;
+        Ok((info.run_count(), info.run_time()))
+    }
+}
+
+/// How many CPUs are online (the sampler attaches on each).
+pub fn online_cpu_count() -> Result<usize, BpfError> {
+    Ok(online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?.len())
 }
 
 /// The loaded and attached sampler.
@@ -80,17 +140,30 @@ const LOG_DEBUG: u8 = 4;
 impl Sampler {
     /// Loads the programs, writes the offset tables and configuration, and
     /// attaches the sampler on every online CPU at `rate_hz` (and, with
-    /// `off_cpu`, the context-switch tracepoint of wall mode).
+    /// `off_cpu`, the context-switch tracepoint of wall mode). The ring
+    /// buffer's size and wake-up policy come from `drain` (see
+    /// [`crate::drain`]).
     pub fn start(
         config: Config,
         rate_hz: u64,
         off_cpu: bool,
         debug: bool,
+        drain: &DrainPolicy,
     ) -> Result<Self, BpfError> {
         let level = if debug { LOG_DEBUG } else { LOG_OFF };
+        let wake_on_data = u32::from(drain.wake_on_data());
+        // No BTF for the loader: the object has no CO-RE relocations (the
+        // kernel's layout comes from userspace). Its parse of vmlinux BTF
+        // (about 20 MiB, made by `EbpfLoader::new` whatever we ask) is
+        // dropped here and given back to the system once loaded.
         let mut ebpf = EbpfLoader::new()
+            .btf(None)
             .override_global("AYA_LOG_LEVEL", &level, true)
+            .override_global("EVENTS_WAKEUP_BYTES", &drain.wakeup_bytes, true)
+            .override_global("EVENTS_WAKE_ON_DATA", &wake_on_data, true)
+            .map_max_entries("EVENTS", drain.ring_bytes)
             .load(EBPF_OBJECT)?;
+        crate::memory::give_back();
         let logger = if debug {
             Some(EbpfLogger::init(&mut ebpf).map_err(BpfError::Log)?)
         } else {
@@ -143,16 +216,17 @@ impl Sampler {
         if off_cpu {
             tracepoints.push("sched_switch");
         }
-        // BTF-typed tracepoints: attached by BTF id, no tracefs needed.
-        let btf = Btf::from_sys_fs().map_err(BpfError::Btf)?;
+        // Raw tracepoints: attached by name, no tracefs and no parse of
+        // kernel BTF (the arguments were checked against it in
+        // `kernel::kernel_layout`).
         for name in tracepoints {
-            let tp: &mut BtfTracePoint = ebpf
+            let tp: &mut RawTracePoint = ebpf
                 .program_mut(name)
                 .ok_or(BpfError::Missing("tracepoint program"))?
                 .try_into()
                 .map_err(prog_err(name))?;
-            tp.load(name, &btf).map_err(prog_err(name))?;
-            tp.attach().map_err(prog_err(name))?;
+            tp.load().map_err(prog_err(name))?;
+            tp.attach(name).map_err(prog_err(name))?;
         }
 
         let sample: &mut PerfEvent = ebpf

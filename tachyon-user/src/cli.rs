@@ -149,6 +149,10 @@ pub enum Command {
     /// A full-screen table of the functions the processes run, refreshed
     /// every second (keys: q quit, s sort, t window, p pause, / filter).
     Top(Box<TopArgs>),
+    /// The floor, for benchmarks: an empty eBPF program on every CPU's
+    /// cpu-clock at the rate; prints how many times it ran.
+    #[command(hide = true)]
+    Floor(FloorArgs),
 }
 
 /// `tachyon-bpf top [the sampling options] [-o FILE]`.
@@ -169,6 +173,18 @@ pub struct TopArgs {
     /// nothing is written.
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// `tachyon-bpf floor --rate N [--duration S]` (hidden).
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    /// Ticks per second on each CPU.
+    #[arg(short, long, default_value = "100", value_parser = parse_rate)]
+    pub rate: u64,
+
+    /// Stop after this long (default: until SIGINT, SIGTERM or SIGHUP).
+    #[arg(short, long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// `tachyon-bpf dump (--pid PID... | --all-python) [--json]`.

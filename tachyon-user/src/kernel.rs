@@ -2,7 +2,7 @@
 //! `task_struct` and the arguments of the scheduler tracepoints. Everything
 //! comes from vmlinux BTF; nothing needs tracefs or debugfs.
 
-use btf_rs::{Btf, Type};
+use btf_rs::{Backend, Btf, Type};
 
 const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -93,7 +93,7 @@ pub struct KernelLayout {
 }
 
 /// The tracepoint arguments the programs read, by position (the first,
-/// `void *__data`, is not passed to a `tp_btf` program). A trailing `?`
+/// `void *__data`, is not passed to a raw tracepoint program). A trailing `?`
 /// marks an argument that newer kernels add.
 const TRACEPOINT_ARGS: [(&str, &[&str]); 4] = [
     ("sched_switch", &["preempt", "prev", "next", "prev_state?"]),
@@ -109,7 +109,12 @@ pub fn kernel_layout() -> Result<KernelLayout, KernelError> {
     if !std::path::Path::new(&path).exists() {
         return Err(KernelError::NoBtf(path));
     }
-    let btf = Btf::from_file(&path).map_err(|e| KernelError::Btf(path.clone(), e.to_string()))?;
+    // Mapped, not parsed into memory: a handful of lookups do not need the
+    // tens of MiB a full parse of vmlinux BTF takes (kernels that cannot
+    // map it get the parse).
+    let btf = Btf::from_file_with_backend(&path, Backend::Mmap)
+        .or_else(|_| Btf::from_file(&path))
+        .map_err(|e| KernelError::Btf(path.clone(), e.to_string()))?;
     let thread = member_offset(&btf, "task_struct", "thread")?;
     let fsbase = member_offset(&btf, "thread_struct", "fsbase")?;
     let task_state = member_offset(&btf, "task_struct", "__state")

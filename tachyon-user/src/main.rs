@@ -17,6 +17,7 @@ use tachyon::profile::Profile;
 use tachyon::session::{self, SessionOptions, Summary, Targets, Windows};
 
 mod agent;
+mod floor_command;
 mod run_command;
 mod top_command;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run_command::run(*args),
         Some(Command::Dump(args)) => dump(args),
         Some(Command::Top(args)) => top_command::run(*args),
+        Some(Command::Floor(args)) => floor_command::run(args).map(|()| ExitCode::SUCCESS),
         None => attach(Attach {
             sampling: &cli.sampling,
             mode: cli.mode.mode,

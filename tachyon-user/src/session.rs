@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::bpf::{BpfError, Sampler};
 use crate::container::{PlaceCache, PlaceFilter, DEFAULT_CACHE_CAPACITY};
+use crate::drain::{DrainClock, DrainMode, DrainPolicy};
 use crate::engine::{ring_of, Engine, KernelLogs};
 use crate::kallsyms::KernelSymbols;
 use crate::kernel::{self, KernelError};
@@ -171,8 +172,12 @@ fn check_filters(
     Ok(())
 }
 
-/// Loads and attaches the kernel side for `opts`.
-fn start_sampler(opts: &SessionOptions, k: &kernel::KernelLayout) -> Result<Sampler, BpfError> {
+/// Loads and attaches the kernel side for `opts`, with the ring buffer and
+/// wake-up policy the rate, the CPU count and the mode call for.
+fn start_sampler(
+    opts: &SessionOptions,
+    k: &kernel::KernelLayout,
+) -> Result<(Sampler, DrainPolicy), BpfError> {
     let config = Config {
         task_fsbase: k.task_fsbase,
         task_pid: k.task_pid,
@@ -184,12 +189,20 @@ fn start_sampler(opts: &SessionOptions, k: &kernel::KernelLayout) -> Result<Samp
         _pad: 0,
     };
     log::debug!("kernel config: {config:?}");
-    Sampler::start(
+    let drain = DrainPolicy::new(
+        opts.rate_hz,
+        crate::bpf::online_cpu_count()?,
+        opts.mode.needs_off_cpu(),
+    );
+    log::debug!("drain policy: {drain:?}");
+    let sampler = Sampler::start(
         config,
         opts.rate_hz,
         opts.mode.needs_off_cpu(),
         opts.debug_ebpf,
-    )
+        &drain,
+    )?;
+    Ok((sampler, drain))
 }
 
 /// Runs a session until the duration ends, `stop` completes, or every
@@ -213,32 +226,58 @@ pub async fn run(
         false => KernelSymbols::default(),
     };
     let started = Instant::now();
-    let mut sampler = start_sampler(&opts, &ready.kernel)?;
+    let (mut sampler, drain) = start_sampler(&opts, &ready.kernel)?;
     let mut ring = ring_of(&mut sampler)?;
     let mut kernel_logs = KernelLogs::new(sampler.take_logger())?;
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel();
     let mut engine = Engine::new(opts, sampler, kallsyms, retry_tx);
     engine.start(ready.initial, &ready.follow);
+    // What start-up allocated and freed (the first scan of /proc, the
+    // binaries read) goes back to the system.
+    crate::memory::give_back();
+    let (rss, peak) = crate::memory::rss_kib();
+    log::debug!("memory after start-up: RSS {rss} KiB, peak {peak} KiB");
     on_started();
     let until_deadline = sleep_for(engine.opts.duration);
     let mut reporter = crate::progress::Reporter::new(engine.opts.progress, engine.opts.duration);
     tokio::pin!(until_deadline, stop);
     let mut ticks = Ticks::new(
         windows.as_ref().map(|w| w.interval),
-        drain_interval(engine.opts.rate_hz),
+        drain.mode,
+        housekeeping_interval(&engine.opts.targets),
     );
+    let mut clock = DrainClock::default();
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(SessionError::Ring)?;
-                if !engine.drain(guard.get_inner_mut()) {
-                    guard.clear_ready();
+                match drain.mode {
+                    DrainMode::Timer(_) => {
+                        if !engine.drain(guard.get_inner_mut()) {
+                            guard.clear_ready();
+                        }
+                    }
+                    // The kernel woke us: drain a little later, so that
+                    // one wake-up serves many records (or at once when it
+                    // is the second one).
+                    DrainMode::OnData(delay) => {
+                        guard.clear_ready();
+                        clock.woken(std::time::Instant::now(), delay);
+                    }
                 }
             }
-            _ = ticks.drain.tick() => { engine.drain(ring.get_mut()); }
+            _ = ticks.drain.tick(), if matches!(drain.mode, DrainMode::Timer(_)) => {
+                engine.drain(ring.get_mut());
+            }
+            _ = sleep_until(clock.due()) => {
+                let more = engine.drain(ring.get_mut());
+                clock.drained(std::time::Instant::now(), more);
+            }
             _ = kernel_logs.ready() => {}
             _ = ticks.window.tick(), if windows.is_some() => {
                 if let Some(w) = windows.as_mut() {
+                    // Every sample taken so far belongs to this window.
+                    while engine.drain(ring.get_mut()) {}
                     engine.close_window(w);
                 }
             }
@@ -278,22 +317,31 @@ async fn sleep_for(duration: Option<Duration>) {
     }
 }
 
-/// How often the loop drains the ring buffer: every 4 ms at 1 kHz and
-/// above (a deep burst never waits long), scaling with the period below
-/// that, up to 20 ms at 100 Hz (an idle agent then wakes 50 times a
-/// second, not 250). Samples are symbolized when drained, so the interval
-/// stays short next to the life of a short-lived process.
-pub fn drain_interval(rate_hz: u64) -> Duration {
-    let ms = 2000u64.checked_div(rate_hz).unwrap_or(20).clamp(4, 20);
-    Duration::from_millis(ms)
+/// Completes at `due`, or never.
+async fn sleep_until(due: Option<std::time::Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How often the loop frees the state of exited processes and checks
+/// whether the `--pid` targets are gone: every 100 ms for those (the run
+/// ends soon after its targets), every 500 ms for `--all-python`, which
+/// never ends on its own (an idle agent wakes twice a second for it).
+pub fn housekeeping_interval(targets: &Targets) -> Duration {
+    match targets {
+        Targets::AllPython => Duration::from_millis(500),
+        Targets::Pids(_) => Duration::from_millis(100),
+    }
 }
 
 /// The loop's timers.
 struct Ticks {
     /// Housekeeping and the end of `--pid` targets.
     check: tokio::time::Interval,
-    /// Samples do not wake the loop (see the kernel side): it drains on
-    /// this timer.
+    /// At 1 kHz and above samples do not wake the loop (see
+    /// [`crate::drain`]): it drains on this timer.
     drain: tokio::time::Interval,
     /// The end of a window (continuous mode).
     window: tokio::time::Interval,
@@ -304,12 +352,19 @@ struct Ticks {
 }
 
 impl Ticks {
-    fn new(window: Option<Duration>, drain_every: Duration) -> Self {
+    fn new(window: Option<Duration>, drain_mode: DrainMode, check_every: Duration) -> Self {
         let every = window.unwrap_or(Duration::from_secs(3600));
+        // Only polled in timer mode (an unpolled interval sets no timer).
+        let drain_every = match drain_mode {
+            DrainMode::Timer(every) => every,
+            DrainMode::OnData(_) => Duration::from_secs(3600),
+        };
         let mut drain = tokio::time::interval(drain_every);
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut check = tokio::time::interval(check_every);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         Self {
-            check: tokio::time::interval(Duration::from_millis(100)),
+            check,
             drain,
             window: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
             stats: tokio::time::interval_at(
@@ -329,13 +384,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_drain_interval_follows_the_rate() {
-        let ms = |hz| drain_interval(hz).as_millis();
-        assert_eq!(ms(100), 20);
-        assert_eq!(ms(19), 20);
-        assert_eq!(ms(250), 8);
-        assert_eq!(ms(1000), 4);
-        assert_eq!(ms(10_000), 4);
-        assert_eq!(ms(0), 20);
+    fn all_python_housekeeps_less_often_than_pids() {
+        assert_eq!(
+            housekeeping_interval(&Targets::AllPython),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            housekeeping_interval(&Targets::Pids(vec![1])),
+            Duration::from_millis(100)
+        );
     }
 }
