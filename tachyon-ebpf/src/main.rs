@@ -738,8 +738,10 @@ fn capture(
     ) else {
         return false;
     };
-    let off = *off;
-    shared_set!(st, off, off);
+    // SAFETY: `off` is a PY_OFFSETS map value and `st` this CPU's WALK map
+    // value: both valid for a PyOffsets, and distinct. Copied map to map,
+    // not through the stack (the program's stack is small).
+    unsafe { core::ptr::copy_nonoverlapping(off as *const PyOffsets, core::ptr::addr_of_mut!((*st).off), 1) };
     shared_set!(st, pid, tgid);
     shared_set!(st, epoch, proc_info.epoch);
     // SAFETY: bpf_get_current_task has no preconditions.
