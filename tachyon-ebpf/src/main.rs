@@ -763,7 +763,7 @@ fn capture(
         return false;
     }
     shared_set!(st, fsbase, fsbase);
-    let tstate = find_tstate(st, &off, pid_tgid, proc_info.runtime_addr, fsbase);
+    let tstate = find_tstate(st, off, pid_tgid, proc_info.runtime_addr, fsbase);
     if tstate == 0 && shared_get!(st, found) == 2 {
         count(counter::NO_TSTATE);
         count(counter::NO_TSTATE_REMEMBERED);
@@ -792,7 +792,7 @@ fn capture(
     if off.flags & OFFSETS_CFRAME != 0 && top != 0 {
         top = user_u64(top, off.cframe_current);
     }
-    let flags = base_flags | thread_flags(&off, proc_info, tstate);
+    let flags = base_flags | thread_flags(off, proc_info, tstate);
     let (task, task_frame_addr) = running_task(proc_info, tstate);
     shared_set!(st, task_frame_addr, task_frame_addr);
     shared_set!(st, task_index, 0);

@@ -100,8 +100,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some((path, _)) = &log {
         top::report_log(path, "the command's output is in");
     }
-    if let Some(Err(e)) = drawn {
-        eprintln!("tachyon-bpf: warning: the live view failed: {e}");
+    match drawn {
+        Some(Ok(cost)) => eprintln!("tachyon-bpf: {cost}"),
+        Some(Err(e)) => eprintln!("tachyon-bpf: warning: the live view failed: {e}"),
+        None => {}
     }
     let (profile, summary) = match result {
         Ok(r) => r,

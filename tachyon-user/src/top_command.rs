@@ -60,8 +60,9 @@ pub fn sample_live(mut opts: SessionOptions) -> Result<(Profile, Summary)> {
     });
     let drawn = screen.finish();
     top::replay_log(&log_path, &log);
-    if let Err(e) = drawn {
-        eprintln!("tachyon-bpf: warning: the live view failed: {e}");
+    match drawn {
+        Ok(cost) => eprintln!("tachyon-bpf: {cost}"),
+        Err(e) => eprintln!("tachyon-bpf: warning: the live view failed: {e}"),
     }
     Ok(result??)
 }

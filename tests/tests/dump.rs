@@ -85,6 +85,24 @@ fn dump_for(label: &'static str) {
         (file, line("in_c_call"))
     );
 
+    // Each thread carries its threading name and native id.
+    for (func, first) in [("busy", true), ("nap", false), ("in_c_call", true)] {
+        let t = threads
+            .iter()
+            .find(|t| {
+                let s = frames(t);
+                match first {
+                    true => s.first().is_some_and(|f| f.0 == func),
+                    false => s.iter().any(|f| f.0 == func),
+                }
+            })
+            .unwrap_or_else(|| panic!("{label}: no thread in {func}: {d}"));
+        let want = &truth["names"][func];
+        assert_eq!(t["thread_name"], want[0], "{label}: {func}: {d}");
+        assert_eq!(t["native_id"], want[1], "{label}: {func}: {d}");
+    }
+    assert_eq!(truth["names"]["busy"][0], "MainThread");
+
     // Every frame named, with a line, but the `<native>` markers.
     for s in &stacks {
         for f in s {
@@ -104,6 +122,18 @@ fn dump_for(label: &'static str) {
             && text.contains(&format!("    in_c_call ({file}:{})", line("in_c_call"))),
         "{text}"
     );
+    // Threads read `Thread 0x… "name" (tid N)`.
+    for (name, tid) in ["busy", "nap", "in_c_call"].map(|f| {
+        let n = &truth["names"][f];
+        (n[0].as_str().unwrap_or(""), n[1].as_u64().unwrap_or(0))
+    }) {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Thread 0x")
+                    && l.contains(&format!(" \"{name}\" (tid {tid})"))),
+            "{label}: {name}: {text}"
+        );
+    }
 }
 
 /// On every interpreter of the matrix.

@@ -267,6 +267,18 @@ fn the_hot_function_leads_within_3_s_and_a_key_changes_the_order() {
     let summary = parse_summary(&err());
     assert!(summary["samples"] > 0.0, "{}", err());
     assert_eq!(summary["samples lost"], 0.0, "{}", err());
+    // What the refreshes cost, and our own messages shown after the screen.
+    let err = err();
+    let refreshes: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("tachyon-bpf: live view: "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no refresh line:\n{err}"));
+    assert!(refreshes >= 2, "{err}");
+    assert!(
+        err.contains("tachyon-bpf: sampling 1 Python process"),
+        "{err}"
+    );
 }
 
 /// The other keys on the same view (window, filter, pause), then `q`:

@@ -164,7 +164,7 @@ impl Drop for StderrTo {
 
 /// The live view, drawn on its own thread until [`Screen::finish`].
 pub struct Screen {
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    thread: Option<JoinHandle<std::io::Result<RefreshStats>>>,
     done: Arc<AtomicBool>,
     quit: Arc<Notify>,
     stderr: Option<StderrTo>,
@@ -210,20 +210,20 @@ impl Screen {
     }
 
     /// Stops drawing and gives the terminal and stderr back.
-    pub fn finish(mut self) -> std::io::Result<()> {
+    pub fn finish(mut self) -> std::io::Result<RefreshStats> {
         self.shut_down()
     }
 
-    fn shut_down(&mut self) -> std::io::Result<()> {
+    fn shut_down(&mut self) -> std::io::Result<RefreshStats> {
         if self.restored {
-            return Ok(());
+            return Ok(RefreshStats::default());
         }
         self.restored = true;
         self.done.store(true, Ordering::SeqCst);
         let drawn = match self.thread.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(std::io::Error::other("the live view's thread panicked")),
-            None => Ok(()),
+            None => Ok(RefreshStats::default()),
         };
         let mut out = std::io::stdout();
         let _ = execute!(out, LeaveAlternateScreen, crossterm::cursor::Show);
@@ -239,6 +239,40 @@ impl Drop for Screen {
     }
 }
 
+/// What the screen's refreshes cost: taking the snapshots in, building
+/// the table and drawing it, each time new samples arrived.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RefreshStats {
+    pub refreshes: u64,
+    pub total: Duration,
+    pub max: Duration,
+}
+
+impl RefreshStats {
+    fn add(&mut self, d: Duration) {
+        self.refreshes += 1;
+        self.total += d;
+        self.max = self.max.max(d);
+    }
+}
+
+impl std::fmt::Display for RefreshStats {
+    /// `live view: 12 refreshes, 0.81 ms each on average (at most 2.10 ms)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mean = match self.refreshes {
+            0 => 0.0,
+            n => self.total.as_secs_f64() * 1e3 / n as f64,
+        };
+        write!(
+            f,
+            "live view: {} refresh{}, {mean:.2} ms each on average (at most {:.2} ms) to take the snapshot in, aggregate and draw",
+            self.refreshes,
+            if self.refreshes == 1 { "" } else { "es" },
+            self.max.as_secs_f64() * 1e3
+        )
+    }
+}
+
 /// The screen's thread: takes snapshots, reads keys, draws, until `done`.
 fn draw_loop(
     mut terminal: Terminal<CrosstermBackend<Stdout>>,
@@ -246,7 +280,8 @@ fn draw_loop(
     context: screen::Context,
     done: Arc<AtomicBool>,
     quit: Arc<Notify>,
-) -> std::io::Result<()> {
+) -> std::io::Result<RefreshStats> {
+    let mut cost = RefreshStats::default();
     let mut live = Live::new(WINDOW_SECS);
     let mut app = App::default();
     let mut table = Table::default();
@@ -254,6 +289,7 @@ fn draw_loop(
     let mut dirty = true;
     let mut connected = true;
     while !done.load(Ordering::SeqCst) {
+        let began = std::time::Instant::now();
         let mut fresh = false;
         while connected {
             match rx.try_recv() {
@@ -275,6 +311,9 @@ fn draw_loop(
             app.clamp_scroll(table.rows.len(), page);
             terminal.draw(|f| screen::draw(f, &header, &table, &app, &context))?;
             dirty = false;
+            if fresh && !app.paused {
+                cost.add(began.elapsed());
+            }
         }
         if !event::poll(POLL)? {
             continue;
@@ -300,7 +339,7 @@ fn draw_loop(
             _ => {}
         }
     }
-    Ok(())
+    Ok(cost)
 }
 
 /// Logs of at most this size are shown on stderr when the screen closes
@@ -332,4 +371,33 @@ pub fn replay_log(path: &Path, mut file: &File) {
         return;
     }
     report_log(path, "messages written while the view was up are in");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_line_says_count_mean_and_max() {
+        let mut r = RefreshStats::default();
+        r.add(Duration::from_micros(500));
+        r.add(Duration::from_micros(1500));
+        assert_eq!(
+            r.to_string(),
+            "live view: 2 refreshes, 1.00 ms each on average (at most 1.50 ms) to take the snapshot in, aggregate and draw"
+        );
+    }
+
+    #[test]
+    fn log_files_are_new_private_and_named_once() {
+        let (a, _fa) = log_file("unit", None).expect("log");
+        let (b, _fb) = log_file("unit", None).expect("log");
+        assert_ne!(a, b);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&a).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        for p in [a, b] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

@@ -91,7 +91,7 @@ pub fn footer_line(app: &App) -> String {
             "filter (p:PID|NAME c:CONTAINER t:TID|NAME, Enter applies, Esc cancels): {}_",
             clean(text)
         ),
-        None => "q quit  s/S sort  1-6 own,total,own%,total%,name,file  t last/all  p pause  / filter  Esc clear  arrows/PgUp/PgDn scroll".to_string(),
+        None => "q quit  s/S/1-6 sort  t last 10 s/all  p pause  / filter  Esc clear  arrows PgUp PgDn scroll".to_string(),
     }
 }
 
