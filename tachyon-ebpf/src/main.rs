@@ -135,7 +135,27 @@ struct WalkState {
     _pad: u32,
     /// A run of the data stack ending just past the last frame read there.
     block: [u8; FRAME_BLOCK],
+    /// Code objects met in this walk that this CPU has not reported lately:
+    /// reported after the walk, by a `bpf_loop` of their own, so the
+    /// verifier checks the report once, not inside every frame step.
+    pending: [PendingReport; PENDING_REPORTS],
+    npending: u32,
+    _pad2: u32,
 }
+
+/// A code report to send after the walk: the code object, its
+/// fingerprint, and the CODE_SEEN slot that already names it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct PendingReport {
+    code: u64,
+    fingerprint: u32,
+    slot: u32,
+}
+
+/// Code reports one sample sends at most; code objects beyond them are
+/// reported by a later sample (they are not marked as seen).
+const PENDING_REPORTS: usize = 8;
 
 #[inline(always)]
 fn count(idx: u32) {
@@ -437,10 +457,16 @@ fn report_code(st: &WalkState, code: u64, fp: u32) -> bool {
     }
 }
 
-/// Reports the code object at `code` unless this CPU reported it (for this
-/// process and epoch) lately.
+/// Queues the code object at `code` for a report after the walk unless
+/// this CPU reported it (for this process and epoch) lately; its
+/// CODE_SEEN slot names it from now on (cleared again if the report is
+/// lost).
 #[inline(always)]
-fn report_once(st: &WalkState, code: u64, fp: u32) {
+fn queue_report(st: &mut WalkState, code: u64, fp: u32) {
+    let n = st.npending as usize;
+    if n >= PENDING_REPORTS {
+        return;
+    }
     let h = (code ^ (st.pid as u64) << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let slot = (h >> 54) as u32 & (CODE_SEEN_SLOTS - 1);
     let Some(seen) = CODE_SEEN.get_ptr_mut(slot) else {
@@ -452,12 +478,48 @@ fn report_once(st: &WalkState, code: u64, fp: u32) {
     if seen.code == code && seen.fingerprint == fp && seen.pid == st.pid && seen.epoch == st.epoch {
         return;
     }
-    if report_code(st, code, fp) {
-        seen.code = code;
-        seen.fingerprint = fp;
-        seen.pid = st.pid;
-        seen.epoch = st.epoch;
+    seen.code = code;
+    seen.fingerprint = fp;
+    seen.pid = st.pid;
+    seen.epoch = st.epoch;
+    st.pending[n] = PendingReport {
+        code,
+        fingerprint: fp,
+        slot,
+    };
+    st.npending += 1;
+}
+
+/// `bpf_loop` callback: sends the `index`th queued code report.
+extern "C" fn report_step(index: u64, _ctx: *mut c_void) -> i64 {
+    let Some(st) = WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU map value, valid for this program run and used by
+    // this CPU only.
+    let st = unsafe { &mut *st };
+    let i = index as usize;
+    if i >= PENDING_REPORTS {
+        return 1;
     }
+    let p = st.pending[i];
+    // The code object's window again (the walk has read others since).
+    // SAFETY: CODE_WINDOW <= FRAME_BUF_SIZE, the destination's length.
+    let r = unsafe {
+        bpf_probe_read_user(
+            st.cbuf.as_mut_ptr() as *mut c_void,
+            CODE_WINDOW as u32,
+            (p.code + st.off.code_window as u64) as *const c_void,
+        )
+    };
+    if r != 0 || !report_code(st, p.code, p.fingerprint) {
+        // Not reported: a later sample tries again.
+        if let Some(seen) = CODE_SEEN.get_ptr_mut(p.slot) {
+            // SAFETY: per-CPU map value, used by this CPU only.
+            unsafe { (*seen).code = 0 };
+        }
+    }
+    0
 }
 
 /// `bpf_loop` callback: reads one frame and appends it to the sample.
@@ -552,7 +614,7 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
         st.last_code = code;
         st.last_fp = fp;
         if fp != 0 && st.off.flags & OFFSETS_CODE_REPORTS != 0 {
-            report_once(st, code, fp);
+            queue_report(st, code, fp);
         }
         fp
     };
@@ -805,6 +867,7 @@ fn capture(
     shared_set!(st, cycle_mark, 0);
     shared_set!(st, cycle_power, 1);
     shared_set!(st, cycle_steps, 0);
+    shared_set!(st, npending, 0);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(
@@ -814,6 +877,19 @@ fn capture(
             0,
         )
     };
+    let npending = shared_get!(st, npending);
+    if npending != 0 {
+        // SAFETY: `report_step` is a valid bpf_loop callback; it takes no
+        // context.
+        unsafe {
+            bpf_loop(
+                npending,
+                report_step as *mut c_void,
+                core::ptr::null_mut(),
+                0,
+            )
+        };
+    }
     let mut flags = shared_get!(st, flags);
     if shared_get!(st, frame) != 0 && flags & SAMPLE_READ_ERROR == 0 {
         flags |= SAMPLE_TRUNCATED;
