@@ -40,7 +40,7 @@ use tachyon_common::{
     MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK,
     MAX_THREAD_CACHE, MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
     OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
-    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
+    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, LEAF_OPCODE_READ, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
     SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
@@ -118,7 +118,8 @@ struct WalkState {
     /// power-of-two steps; meeting it again means a cycle.
     cycle_steps: u32,
     cycle_power: u32,
-    _pad0: u32,
+    /// `LEAF_OPCODE_READ | byte` once the leaf's opcode was read, else 0.
+    leaf_opcode: u32,
     cycle_mark: u64,
     /// `--async-aware`: the frame embedded in the running task's coroutine
     /// (0: none), and the 1-based index it got among the frames (0: not
@@ -132,7 +133,8 @@ struct WalkState {
     /// User address of `block[0]`, when `block_valid`.
     block_start: u64,
     block_valid: u32,
-    _pad: u32,
+    /// 1: read the leaf frame's opcode (`Config::opcodes`).
+    want_opcode: u32,
     /// A run of the data stack ending just past the last frame read there.
     block: [u8; FRAME_BLOCK],
     /// Code objects met in this walk that this CPU has not reported lately:
@@ -579,7 +581,15 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let lasti = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
         let ptr = buf_read::<u64>(&st.buf, st.off.frame_instr).unwrap_or(0);
         let start = code.wrapping_add(st.off.code_adaptive as u64);
-        ((ptr.wrapping_sub(start) as i64) / 2) as i32
+        let lasti = ((ptr.wrapping_sub(start) as i64) / 2) as i32;
+        // `--opcodes`: the byte at the leaf's instruction pointer is the
+        // (specialised) instruction running now; one read per sample.
+        if st.want_opcode != 0 && st.nframes == 0 && lasti >= 0 {
+            if let Some(op) = read_user::<u8>(ptr) {
+                st.leaf_opcode = LEAF_OPCODE_READ | op as u32;
+            }
+        }
+        lasti
     } else {
         buf_read::<i32>(&st.buf, st.off.frame_instr).unwrap_or(-1)
     };
@@ -868,6 +878,8 @@ fn capture(
     shared_set!(st, cycle_power, 1);
     shared_set!(st, cycle_steps, 0);
     shared_set!(st, npending, 0);
+    shared_set!(st, leaf_opcode, 0);
+    shared_set!(st, want_opcode, cfg.opcodes);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(
@@ -979,7 +991,7 @@ fn capture(
         tstate,
         task,
         task_frame: shared_get!(st, task_index),
-        _pad: 0,
+        leaf_opcode: shared_get!(st, leaf_opcode),
     };
     // SAFETY: `rec` points at this CPU's SCRATCH map value.
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };
