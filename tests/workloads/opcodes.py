@@ -29,12 +29,16 @@ def main(seconds):
 
 def instructions():
     out = []
+    line = None
     for ins in dis.get_instructions(hot):
         pos = getattr(ins, "positions", None)
+        if pos is None and ins.starts_line is not None:
+            # Before 3.11 only the first instruction of a line names it.
+            line = ins.starts_line
         out.append({
             "opname": ins.opname,
             "offset": ins.offset,
-            "line": pos.lineno if pos else ins.starts_line,
+            "line": pos.lineno if pos else line,
             "end_line": pos.end_lineno if pos else None,
             "col": pos.col_offset if pos else None,
             "end_col": pos.end_col_offset if pos else None,
@@ -44,7 +48,8 @@ def instructions():
 
 if __name__ == "__main__":
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-    src = open(__file__).read().splitlines()
+    with open(__file__) as f:
+        src = f.read().splitlines()
     line = next(i + 1 for i, l in enumerate(src) if l.endswith("# HOT"))
     print(json.dumps({"file": __file__, "line": line, "instructions": instructions()}), flush=True)
     main(seconds)
