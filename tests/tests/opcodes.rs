@@ -170,3 +170,99 @@ fn without_the_flag_frames_are_unchanged() {
         .and_then(|f| parse_frame(f))
         .is_some_and(|f| f.name == "hot")));
 }
+
+/// One `--opcodes` run into a recording, replayed as collapsed stacks and
+/// the text table: the add is `hot (file:line:col) [OPNAME]` in collapsed
+/// stacks (no column before 3.11) and heads the text table's
+/// instructions; the recording kept the instructions.
+fn collapsed_and_text(label: &'static str, col: Option<u64>, add: &str) {
+    let py = interpreter(label);
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    let workload = Workload::start(&py.path, "opcodes.py", &["30"]);
+    let truth: Value = serde_json::from_str(&workload.first_line).expect("truth json");
+    let hot_line = truth["line"].as_u64().expect("line");
+    let file = truth["file"].as_str().expect("file");
+    let pid = workload.pid().to_string();
+    let dir = TempDir::new("opcodes");
+    let tbr = dir.0.join("run.tbr");
+    let tbr = tbr.to_str().expect("utf-8 path");
+    let out = run_binary(&[
+        "--pid",
+        &pid,
+        "--rate",
+        "1000",
+        "--duration",
+        "3",
+        "--mode",
+        "cpu",
+        "--opcodes",
+        "-o",
+        tbr,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{label}: {stderr}");
+    let summary = parse_summary(&stderr);
+    assert_eq!(summary["samples lost"], 0.0, "{label}: {stderr}");
+    assert_eq!(summary["frames unsymbolized"], 0.0, "{label}: {stderr}");
+
+    let replay = |format: &str| {
+        let out = run_binary(&["replay", tbr, "-f", format, "-o", "-", "--limit", "0"]);
+        assert!(
+            out.status.success(),
+            "{label}: replay {format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let at = match col {
+        Some(c) => format!("{file}:{hot_line}:{c}"),
+        None => format!("{file}:{hot_line}"),
+    };
+    let want = format!("hot ({at}) [{add}]");
+    let stacks = parse_collapsed(&replay("collapsed"));
+    let total: u64 = stacks.iter().map(|s| s.count).sum();
+    let on_add: u64 = stacks
+        .iter()
+        .filter(|s| s.frames.last() == Some(&want))
+        .map(|s| s.count)
+        .sum();
+    assert!(
+        on_add as f64 >= 0.5 * total as f64,
+        "{label}: {on_add} of {total} samples end in `{want}`: {stacks:?}"
+    );
+    // Every other Python frame carries an instruction too.
+    for s in &stacks {
+        for f in s.frames.iter().filter(|f| f.contains(".py:")) {
+            assert!(
+                f.ends_with(']'),
+                "{label}: a frame without instruction: {f}"
+            );
+        }
+    }
+    let text = replay("text");
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Instructions (--opcodes):"))
+        .skip(2)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    let first = rows
+        .first()
+        .unwrap_or_else(|| panic!("{label}: no instructions: {text}"));
+    assert!(
+        first.ends_with(&format!("{at}(hot) {add}")),
+        "{label}: the first instruction row is {first:?}\n{text}"
+    );
+}
+
+#[test]
+fn collapsed_and_text_on_3_12() {
+    collapsed_and_text("3.12", Some(16), "BINARY_OP_ADD_INT");
+}
+
+#[test]
+fn collapsed_and_text_on_3_9() {
+    collapsed_and_text("3.9", None, "BINARY_ADD");
+}
