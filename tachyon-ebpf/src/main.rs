@@ -125,6 +125,8 @@ struct WalkState {
     /// (0: none), and the 1-based index it got among the frames (0: not
     /// met yet).
     task_frame_addr: u64,
+    /// The leaf frame's instruction pointer (3.11+; 0: none).
+    leaf_ip: u64,
     task_index: u32,
     _pad1: u32,
     buf: [u8; FRAME_BUF_SIZE],
@@ -133,8 +135,7 @@ struct WalkState {
     /// User address of `block[0]`, when `block_valid`.
     block_start: u64,
     block_valid: u32,
-    /// 1: read the leaf frame's opcode (`Config::opcodes`).
-    want_opcode: u32,
+    _pad: u32,
     /// A run of the data stack ending just past the last frame read there.
     block: [u8; FRAME_BLOCK],
     /// Code objects met in this walk that this CPU has not reported lately:
@@ -584,10 +585,11 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
         let lasti = ((ptr.wrapping_sub(start) as i64) / 2) as i32;
         // `--opcodes`: the byte at the leaf's instruction pointer is the
         // (specialised) instruction running now; one read per sample.
-        if st.want_opcode != 0 && st.nframes == 0 && lasti >= 0 {
-            if let Some(op) = read_user::<u8>(ptr) {
-                st.leaf_opcode = LEAF_OPCODE_READ | op as u32;
-            }
+        // `--opcodes`: where the leaf's instruction is; its byte is read
+        // after the walk (`read_leaf_opcode`), not here, where no stack
+        // is to spare.
+        if st.nframes == 0 && lasti >= 0 {
+            st.leaf_ip = ptr;
         }
         lasti
     } else {
@@ -790,6 +792,30 @@ fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
     flags
 }
 
+/// `--opcodes` (`Config::opcodes`): reads the byte at the leaf frame's
+/// instruction pointer (the specialised form running now) into
+/// `leaf_opcode`. Its own subprogram, so the sampling programs' stacks do
+/// not grow.
+#[inline(never)]
+fn read_leaf_opcode(st: *mut WalkState) {
+    let ip = shared_get!(st, leaf_ip);
+    if ip == 0 || !CONFIG.get(0).is_some_and(|c| c.opcodes != 0) {
+        return;
+    }
+    // SAFETY: the helper writes at most 1 byte into the low byte of
+    // `leaf_opcode` (little-endian; zeroed for each sample), a u32 of this
+    // CPU's WALK map value, and reports faults through its return value.
+    let r = unsafe {
+        bpf_probe_read_user(
+            core::ptr::addr_of_mut!((*st).leaf_opcode) as *mut c_void,
+            1,
+            ip as *const c_void,
+        )
+    };
+    let byte = shared_get!(st, leaf_opcode) & 0xff;
+    shared_set!(st, leaf_opcode, if r == 0 { LEAF_OPCODE_READ | byte } else { 0 });
+}
+
 /// Walks the current thread's Python stack (at most `max_frames` frames)
 /// and writes one sample record to the ring buffer. `ctx` is the program
 /// context (for the kernel stack).
@@ -879,7 +905,7 @@ fn capture(
     shared_set!(st, cycle_steps, 0);
     shared_set!(st, npending, 0);
     shared_set!(st, leaf_opcode, 0);
-    shared_set!(st, want_opcode, cfg.opcodes);
+    shared_set!(st, leaf_ip, 0);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(
@@ -902,6 +928,7 @@ fn capture(
             )
         };
     }
+    read_leaf_opcode(st);
     let mut flags = shared_get!(st, flags);
     if shared_get!(st, frame) != 0 && flags & SAMPLE_READ_ERROR == 0 {
         flags |= SAMPLE_TRUNCATED;
