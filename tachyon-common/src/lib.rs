@@ -215,7 +215,10 @@ pub struct Config {
     /// Capture the native user stack (frame pointers) with each sample
     /// (`--native`); 0 or 1.
     pub native_stacks: u32,
-    pub _pad: u32,
+    /// Read the opcode byte at the leaf frame's instruction pointer
+    /// (`--opcodes`; 3.11+ layouts, [`OFFSETS_INSTR_PTR`]) into
+    /// [`SampleHeader::leaf_opcode`]; 0 or 1.
+    pub opcodes: u32,
 }
 
 /// Ring buffer record kinds (first u32 of every record).
@@ -306,8 +309,14 @@ pub struct SampleHeader {
     /// 1-based index among the frames of the running task's coroutine frame
     /// (0: not in the stack): frames past it are the event loop's.
     pub task_frame: u32,
-    pub _pad: u32,
+    /// [`LEAF_OPCODE_READ`] `|` the opcode byte at the leaf frame's
+    /// instruction pointer, read at sample time (`Config::opcodes`, 3.11+:
+    /// the specialised form that ran); 0 when not read.
+    pub leaf_opcode: u32,
 }
+
+/// `SampleHeader::leaf_opcode`: the low byte holds an opcode the kernel read.
+pub const LEAF_OPCODE_READ: u32 = 1 << 8;
 
 /// One Python frame as the kernel saw it.
 #[repr(C)]
@@ -468,7 +477,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Config, switch_state_arg) == 16);
     assert!(core::mem::offset_of!(Config, kernel_stacks) == 20);
     assert!(core::mem::offset_of!(Config, native_stacks) == 24);
-    assert!(core::mem::offset_of!(Config, _pad) == 28);
+    assert!(core::mem::offset_of!(Config, opcodes) == 28);
 };
 
 const _: () = {
@@ -485,7 +494,7 @@ const _: () = {
     assert!(core::mem::offset_of!(SampleHeader, tstate) == 40);
     assert!(core::mem::offset_of!(SampleHeader, task) == 48);
     assert!(core::mem::offset_of!(SampleHeader, task_frame) == 56);
-    assert!(core::mem::offset_of!(SampleHeader, _pad) == 60);
+    assert!(core::mem::offset_of!(SampleHeader, leaf_opcode) == 60);
 };
 
 const _: () = {

@@ -40,7 +40,7 @@ use tachyon_common::{
     MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK,
     MAX_THREAD_CACHE, MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
     OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
-    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
+    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, LEAF_OPCODE_READ, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
     SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
@@ -118,12 +118,15 @@ struct WalkState {
     /// power-of-two steps; meeting it again means a cycle.
     cycle_steps: u32,
     cycle_power: u32,
-    _pad0: u32,
+    /// `LEAF_OPCODE_READ | byte` once the leaf's opcode was read, else 0.
+    leaf_opcode: u32,
     cycle_mark: u64,
     /// `--async-aware`: the frame embedded in the running task's coroutine
     /// (0: none), and the 1-based index it got among the frames (0: not
     /// met yet).
     task_frame_addr: u64,
+    /// The leaf frame's instruction pointer (3.11+; 0: none).
+    leaf_ip: u64,
     task_index: u32,
     _pad1: u32,
     buf: [u8; FRAME_BUF_SIZE],
@@ -579,7 +582,16 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let lasti = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
         let ptr = buf_read::<u64>(&st.buf, st.off.frame_instr).unwrap_or(0);
         let start = code.wrapping_add(st.off.code_adaptive as u64);
-        ((ptr.wrapping_sub(start) as i64) / 2) as i32
+        let lasti = ((ptr.wrapping_sub(start) as i64) / 2) as i32;
+        // `--opcodes`: the byte at the leaf's instruction pointer is the
+        // (specialised) instruction running now; one read per sample.
+        // `--opcodes`: where the leaf's instruction is; its byte is read
+        // after the walk (`read_leaf_opcode`), not here, where no stack
+        // is to spare.
+        if st.nframes == 0 && lasti >= 0 {
+            st.leaf_ip = ptr;
+        }
+        lasti
     } else {
         buf_read::<i32>(&st.buf, st.off.frame_instr).unwrap_or(-1)
     };
@@ -780,6 +792,30 @@ fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
     flags
 }
 
+/// `--opcodes` (`Config::opcodes`): reads the byte at the leaf frame's
+/// instruction pointer (the specialised form running now) into
+/// `leaf_opcode`. Its own subprogram, so the sampling programs' stacks do
+/// not grow.
+#[inline(never)]
+fn read_leaf_opcode(st: *mut WalkState) {
+    let ip = shared_get!(st, leaf_ip);
+    if ip == 0 || !CONFIG.get(0).is_some_and(|c| c.opcodes != 0) {
+        return;
+    }
+    // SAFETY: the helper writes at most 1 byte into the low byte of
+    // `leaf_opcode` (little-endian; zeroed for each sample), a u32 of this
+    // CPU's WALK map value, and reports faults through its return value.
+    let r = unsafe {
+        bpf_probe_read_user(
+            core::ptr::addr_of_mut!((*st).leaf_opcode) as *mut c_void,
+            1,
+            ip as *const c_void,
+        )
+    };
+    let byte = shared_get!(st, leaf_opcode) & 0xff;
+    shared_set!(st, leaf_opcode, if r == 0 { LEAF_OPCODE_READ | byte } else { 0 });
+}
+
 /// Walks the current thread's Python stack (at most `max_frames` frames)
 /// and writes one sample record to the ring buffer. `ctx` is the program
 /// context (for the kernel stack).
@@ -868,6 +904,8 @@ fn capture(
     shared_set!(st, cycle_power, 1);
     shared_set!(st, cycle_steps, 0);
     shared_set!(st, npending, 0);
+    shared_set!(st, leaf_opcode, 0);
+    shared_set!(st, leaf_ip, 0);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(
@@ -890,6 +928,7 @@ fn capture(
             )
         };
     }
+    read_leaf_opcode(st);
     let mut flags = shared_get!(st, flags);
     if shared_get!(st, frame) != 0 && flags & SAMPLE_READ_ERROR == 0 {
         flags |= SAMPLE_TRUNCATED;
@@ -979,7 +1018,7 @@ fn capture(
         tstate,
         task,
         task_frame: shared_get!(st, task_index),
-        _pad: 0,
+        leaf_opcode: shared_get!(st, leaf_opcode),
     };
     // SAFETY: `rec` points at this CPU's SCRATCH map value.
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };

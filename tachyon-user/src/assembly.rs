@@ -125,6 +125,7 @@ impl Assembler {
                         line: 0,
                         first_line: 0,
                         kind: FrameKind::Kernel,
+                        instr: None,
                     })
                 });
                 ids.push(id);
@@ -149,6 +150,7 @@ impl Assembler {
                 line: 0,
                 first_line: 0,
                 kind: FrameKind::Native,
+                instr: None,
             })
         };
         // Markers from the leaf: k = 1, 2, …

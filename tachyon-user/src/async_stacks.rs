@@ -51,6 +51,7 @@ pub fn task_frame(name: &str) -> FrameInfo {
         line: 0,
         first_line: 0,
         kind: FrameKind::Marker,
+        instr: None,
     }
 }
 

@@ -85,6 +85,12 @@ pub struct SamplingArgs {
     #[arg(long)]
     pub native: bool,
 
+    /// Show the instruction each frame was executing (opcode name, the
+    /// specialised form on 3.11+) and, on 3.11+, its source columns:
+    /// `func (file:line:col) [BINARY_OP_ADD_INT]`.
+    #[arg(long)]
+    pub opcodes: bool,
+
     /// Profile only the Python processes of this container (name, id or id
     /// prefix); repeatable, combinable with --all-python (implied without
     /// --pid). Processes that start in it later are picked up.

@@ -310,7 +310,7 @@ impl Engine {
             });
         }
         log::debug!("tracking {} pid {pid} (Python {})", proc.comm, proc.version);
-        let mut symbols = ProcessSymbols::new(proc);
+        let mut symbols = ProcessSymbols::new(proc).with_opcodes(self.opts.opcodes);
         if let Some(layout) = asyncio {
             symbols.set_async(layout);
         }
@@ -379,7 +379,7 @@ impl Engine {
             }
             let mut ids = std::mem::take(&mut self.ids);
             ids.clear();
-            sym.stack(&a.stack.frames, &mut self.profile, &mut ids);
+            sym.stack(&a.stack.frames, 0, &mut self.profile, &mut ids);
             let stack = self
                 .assembler
                 .assemble(&mut self.profile, a.flags, &mut ids, None, &[]);
@@ -596,7 +596,7 @@ impl Engine {
         let mut raw = std::mem::take(&mut self.raw_frames);
         raw.clear();
         raw.extend(frames);
-        sym.stack(&raw, &mut self.profile, &mut ids);
+        sym.stack(&raw, header.leaf_opcode, &mut self.profile, &mut ids);
         self.raw_frames = raw;
         if header.task != 0 {
             sym.task_stack(&mut ids, header.task, header.task_frame, &mut self.profile);

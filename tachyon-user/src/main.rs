@@ -120,6 +120,7 @@ fn options_for(
         show_gc: !s.no_gc,
         native_stacks: s.native,
         async_mode: s.async_aware.then_some(s.async_mode),
+        opcodes: s.opcodes,
         debug_ebpf: s.debug_ebpf,
         filters,
         wait: s.wait,

@@ -39,6 +39,27 @@ pub struct FrameInfo {
     /// First line of the function; 0 when unknown.
     pub first_line: u32,
     pub kind: FrameKind,
+    /// The instruction sampled in this frame and its source columns, with
+    /// `--opcodes` only (a frame per line, columns and instruction then).
+    pub instr: Option<Instr>,
+}
+
+/// The instruction a frame was executing (`--opcodes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Instr {
+    /// Opcode name, specialised form included (`BINARY_OP_ADD_INT`); empty
+    /// when the bytecode could not be read.
+    pub opcode: String,
+    /// The instruction it specialises (`BINARY_OP`); the name itself for an
+    /// instruction that is not a specialised form.
+    pub family: String,
+    /// Last line of the instruction's source range (3.11+).
+    pub end_line: Option<u32>,
+    /// Column range of the instruction's source (3.11+), as
+    /// `co_positions()` gives it: 0-based UTF-8 byte offsets, the end
+    /// exclusive (on `end_line`).
+    pub col: Option<u32>,
+    pub end_col: Option<u32>,
 }
 
 impl FrameInfo {
@@ -50,7 +71,14 @@ impl FrameInfo {
             line,
             first_line,
             kind: FrameKind::Python,
+            instr: None,
         }
+    }
+
+    /// This frame with the instruction it was executing.
+    pub fn with_instr(mut self, instr: Instr) -> Self {
+        self.instr = Some(instr);
+        self
     }
 
     /// A marker frame such as `<unknown>`.
@@ -61,18 +89,38 @@ impl FrameInfo {
             line: 0,
             first_line: 0,
             kind: FrameKind::Marker,
+            instr: None,
         }
     }
 
-    /// `name (file:line)`, the label used by collapsed stacks and flamegraphs.
+    /// `name (file:line)`, the label used by collapsed stacks and
+    /// flamegraphs; with an instruction `name (file:line:col) [OPNAME]`
+    /// (the column where the version has one).
     pub fn label(&self) -> String {
-        if self.file.is_empty() {
+        let mut s = if self.file.is_empty() {
             self.name.clone()
         } else if self.line == 0 {
             format!("{} ({})", self.name, self.file)
         } else {
-            format!("{} ({}:{})", self.name, self.file, self.line)
+            match self.instr.as_ref().and_then(|i| i.col) {
+                Some(col) => format!("{} ({}:{}:{})", self.name, self.file, self.line, col),
+                None => format!("{} ({}:{})", self.name, self.file, self.line),
+            }
+        };
+        if let Some(op) = self.opcode() {
+            s.push_str(" [");
+            s.push_str(op);
+            s.push(']');
         }
+        s
+    }
+
+    /// The sampled instruction's name, when known (`--opcodes`).
+    pub fn opcode(&self) -> Option<&str> {
+        self.instr
+            .as_ref()
+            .map(|i| i.opcode.as_str())
+            .filter(|o| !o.is_empty())
     }
 }
 

@@ -112,7 +112,7 @@ fn read_sample_header(buf: &mut &[u8]) -> Option<SampleHeader> {
         tstate: buf.get_u64_le(),
         task: buf.get_u64_le(),
         task_frame: buf.get_u32_le(),
-        _pad: buf.get_u32_le(),
+        leaf_opcode: buf.get_u32_le(),
     })
 }
 
@@ -280,7 +280,7 @@ mod tests {
                 .u64(tstate)
                 .u64(0)
                 .u32(0)
-                .u32(0)
+                .u32(0x100 | 0x7a)
         }
         fn frame(self, code: u64, lasti: i32, fingerprint: u32) -> Self {
             self.u64(code).i32(lasti).u32(fingerprint)
@@ -358,7 +358,7 @@ mod tests {
                 tstate: 0x7f12_3456_7890,
                 task: 0,
                 task_frame: 0,
-                _pad: 0,
+                leaf_opcode: 0x17a,
             }
         );
         assert_eq!(frames.len(), 2);
@@ -643,7 +643,7 @@ mod tests {
             tstate: 0x1112_1314_1516_1718,
             task: 0x7172_7374_7576_7778,
             task_frame: 0x8182_8384,
-            _pad: 0x9192_9394,
+            leaf_opcode: 0x9192_9394,
         };
         let f = frame(0x2122_2324_2526_2728, -0x3132_3334, 0x4142_4344);
         let mut bytes = bytes_of(&header);

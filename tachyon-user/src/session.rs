@@ -44,6 +44,9 @@ pub struct SessionOptions {
     pub native_stacks: bool,
     /// `--async-aware`: asyncio stacks per task, and which tasks.
     pub async_mode: Option<crate::async_stacks::AsyncMode>,
+    /// Each frame carries the instruction it was executing and its
+    /// columns (`--opcodes`).
+    pub opcodes: bool,
     /// Stream the kernel side's diagnostics (`--debug-ebpf`).
     pub debug_ebpf: bool,
     /// `--container` / `--cgroup`: profile only processes running there.
@@ -186,7 +189,7 @@ fn start_sampler(
         switch_state_arg: k.switch_state_arg as u32,
         kernel_stacks: opts.kernel_stacks as u32,
         native_stacks: opts.native_stacks as u32,
-        _pad: 0,
+        opcodes: opts.opcodes as u32,
     };
     log::debug!("kernel config: {config:?}");
     let drain = DrainPolicy::new(

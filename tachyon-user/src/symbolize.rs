@@ -25,7 +25,7 @@ use std::time::Instant;
 use lru::LruCache;
 use rustc_hash::FxBuildHasher;
 
-use tachyon_common::Frame;
+use tachyon_common::{Frame, LEAF_OPCODE_READ};
 
 use tachyon_common::{
     CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_NAME_CUT, CODE_NAME_KIND_MASK, CODE_TABLE_CUT,
@@ -34,11 +34,14 @@ use tachyon_common::{
 
 use crate::async_stacks::{splice, task_frame, AsyncStats, AsyncTasks, WaitingTasks};
 use crate::budget::ReadBudget;
-use crate::profile::{FrameId, FrameInfo, Profile};
+use crate::profile::{FrameId, FrameInfo, Instr, Profile};
 use crate::python::asyncio_offsets::AsyncLayout;
-use crate::python::linetable::{shown_line, LineTableFormat};
+use crate::python::linetable::{location_for_addr, shown_line, LineTableFormat};
 use crate::python::memory::{ProcessMemory, RemoteMemory};
-use crate::python::objects::{code_fingerprint, decode_str, read_code, CodeInfo, ObjectError};
+use crate::python::objects::{
+    code_fingerprint, decode_str, read_bytecode, read_code, CodeInfo, ObjectError,
+};
+use crate::python::opcodes::OpcodeTable;
 use crate::python::process::PythonProcess;
 use crate::python::tasks::{read_chain, Link, TaskReader};
 use crate::record::CodeReport;
@@ -96,9 +99,9 @@ impl CodeEntry {
 
 /// Bytes a cached code object holds.
 fn code_bytes(c: &CodeEntry) -> usize {
-    c.info
-        .as_ref()
-        .map_or(0, |c| c.name.len() + c.filename.len() + c.linetable.len())
+    c.info.as_ref().map_or(0, |c| {
+        c.name.len() + c.filename.len() + c.linetable.len() + c.bytecode.len()
+    })
 }
 
 /// A code report made into a code object: `(info, whole)`; whole when
@@ -119,6 +122,7 @@ pub fn captured(r: &CodeReport<'_>) -> Option<(CodeInfo, bool)> {
             firstlineno: h.firstlineno,
             linetable: r.table.to_vec(),
             fingerprint: h.fingerprint,
+            bytecode: Vec::new(),
         },
         whole,
     ))
@@ -141,6 +145,8 @@ const STACK_MEMO: usize = 16;
 #[derive(Default)]
 struct MemoEntry {
     raw: Vec<Frame>,
+    /// The sample's `leaf_opcode` (part of what the stack is).
+    leaf_opcode: u32,
     ids: Vec<FrameId>,
 }
 
@@ -150,10 +156,14 @@ pub struct ProcessSymbols {
     mem: Box<dyn RemoteMemory + Send>,
     code: Cache<(u64, u32), CodeEntry>,
     code_bytes: usize,
-    /// Frames by `(code, fingerprint, lasti)`; `None`: hidden.
-    frames: Cache<(u64, u32, i32), Option<FrameId>>,
+    /// Frames by `(code, fingerprint, lasti, live opcode)`; `None`: hidden.
+    frames: Cache<(u64, u32, i32, u32), Option<FrameId>>,
     /// Reports cut short: used when reading the object fails.
     partial: Cache<(u64, u32), CodeInfo>,
+    /// `--opcodes`: the version's opcode names; frames then carry the
+    /// instruction and columns, and code objects are read with their
+    /// bytecode.
+    opcodes: Option<OpcodeTable>,
     /// Code-object reads this process may cause per second.
     budget: ReadBudget,
     /// Whole stacks, for samples that repeat one.
@@ -191,6 +201,7 @@ impl ProcessSymbols {
             code_bytes: 0,
             frames: cache(FRAME_CACHE),
             partial: cache(PARTIAL_REPORTS),
+            opcodes: None,
             budget: ReadBudget::new(Instant::now()),
             memo: (0..STACK_MEMO).map(|_| MemoEntry::default()).collect(),
             memo_hits: 0,
@@ -208,10 +219,17 @@ impl ProcessSymbols {
     /// as a fallback for a failed read.
     pub fn learn(&mut self, report: &CodeReport<'_>) {
         self.reports += 1;
-        let Some((info, whole)) = captured(report) else {
+        let Some((mut info, whole)) = captured(report) else {
             return;
         };
         let key = (report.header.code, report.header.fingerprint);
+        if self.opcodes.is_some() && self.budget.try_read(Instant::now()) {
+            // Reports carry no bytecode: `--opcodes` reads it now, while
+            // the object most likely still exists. Without it only the
+            // leaf's instruction (read by the kernel, 3.11+) is known.
+            info.bytecode = read_bytecode(&*self.mem, &self.proc.layout, key.0).unwrap_or_default();
+            self.budget.charge(info.bytecode.len() as u64);
+        }
         if whole {
             if self.code.peek(&key).is_none_or(|e| e.info.is_none()) {
                 self.insert_code(key, CodeEntry::reported(info));
@@ -366,6 +384,18 @@ impl ProcessSymbols {
             .collect()
     }
 
+    /// With `on`, frames carry the instruction they were executing and
+    /// its columns (`--opcodes`), where this build has the version's
+    /// opcode table.
+    pub fn with_opcodes(mut self, on: bool) -> Self {
+        self.opcodes = if on {
+            OpcodeTable::for_minor(self.proc.layout.minor)
+        } else {
+            None
+        };
+        self
+    }
+
     pub fn process(&self) -> &PythonProcess {
         &self.proc
     }
@@ -397,26 +427,48 @@ impl ProcessSymbols {
         if !self.budget.try_read(Instant::now()) {
             return None;
         }
-        let info = read_code(&*self.mem, &self.proc.layout, self.proc.code_type, addr, fp);
-        if let Ok(c) = &info {
-            self.budget
-                .charge((c.name.len() + c.filename.len() + c.linetable.len()) as u64);
+        let mut info = read_code(&*self.mem, &self.proc.layout, self.proc.code_type, addr, fp);
+        if let Ok(c) = &mut info {
+            if self.opcodes.is_some() {
+                // Without it the frame keeps its name and line; only the
+                // instruction stays unknown.
+                c.bytecode = read_bytecode(&*self.mem, &self.proc.layout, addr).unwrap_or_default();
+            }
+            let bytes = c.name.len() + c.filename.len() + c.linetable.len() + c.bytecode.len();
+            self.budget.charge(bytes as u64);
         }
         Some(info)
     }
 
     /// The profile frames for a sample's kernel frames (leaf first, as the
-    /// kernel sends them), into `out`. A stack seen just before is answered
-    /// from memory when every frame of it had symbolized from the caches;
-    /// anything else goes frame by frame.
-    pub fn stack(&mut self, frames: &[Frame], profile: &mut Profile, out: &mut Vec<FrameId>) {
+    /// kernel sends them), into `out`; `leaf_opcode` is the sample's
+    /// [`tachyon_common::SampleHeader::leaf_opcode`]. A stack seen just
+    /// before is answered from memory when every frame of it had
+    /// symbolized from the caches; anything else goes frame by frame.
+    pub fn stack(
+        &mut self,
+        frames: &[Frame],
+        leaf_opcode: u32,
+        profile: &mut Profile,
+        out: &mut Vec<FrameId>,
+    ) {
         use std::hash::{BuildHasher, Hash, Hasher};
+        // Without --opcodes the kernel read nothing; never split on it.
+        let leaf_opcode = if self.opcodes.is_some() {
+            leaf_opcode
+        } else {
+            0
+        };
         let mut h = FxBuildHasher.build_hasher();
+        leaf_opcode.hash(&mut h);
         for f in frames {
             (f.code, f.lasti, f.fingerprint).hash(&mut h);
         }
         let slot = (h.finish() as usize) % STACK_MEMO;
-        if self.memo[slot].raw.as_slice() == frames && !frames.is_empty() {
+        if self.memo[slot].raw.as_slice() == frames
+            && self.memo[slot].leaf_opcode == leaf_opcode
+            && !frames.is_empty()
+        {
             self.memo_hits += 1;
             out.extend_from_slice(&self.memo[slot].ids);
             return;
@@ -424,10 +476,17 @@ impl ProcessSymbols {
         let failures = self.failures;
         let start = out.len();
         let mut cacheable = true;
+        // The kernel read the opcode of the first Python frame (the leaf).
+        let mut live = leaf_opcode;
         for f in frames {
             // Frames the kernel could not fingerprint are never cached.
             cacheable &= f.fingerprint != 0 || f.code == 0;
-            if let Some(id) = self.frame(f, profile) {
+            let id = if f.code == 0 {
+                self.frame(f, profile)
+            } else {
+                self.frame_with(f, std::mem::take(&mut live), profile)
+            };
+            if let Some(id) = id {
                 out.push(id);
             }
         }
@@ -435,6 +494,7 @@ impl ProcessSymbols {
             let entry = &mut self.memo[slot];
             entry.raw.clear();
             entry.raw.extend_from_slice(frames);
+            entry.leaf_opcode = leaf_opcode;
             entry.ids.clear();
             entry.ids.extend_from_slice(&out[start..]);
         }
@@ -443,6 +503,17 @@ impl ProcessSymbols {
     /// The profile frame for a kernel frame; `None` for a frame that is
     /// not shown (the `__init__` shim).
     pub fn frame(&mut self, f: &Frame, profile: &mut Profile) -> Option<FrameId> {
+        self.frame_with(f, 0, profile)
+    }
+
+    /// The profile frame for a kernel frame whose opcode the kernel read
+    /// (`live`: `LEAF_OPCODE_READ | byte`, or 0).
+    fn frame_with(&mut self, f: &Frame, live: u32, profile: &mut Profile) -> Option<FrameId> {
+        let live = if self.opcodes.is_some() { live } else { 0 };
+        let opcodes = self.opcodes;
+        let ops = opcodes
+            .as_ref()
+            .map(|t| (t, (live & LEAF_OPCODE_READ != 0).then_some(live as u8)));
         if f.code == 0 {
             // The kernel's marker for C code between two Python frames.
             return Some(profile.intern_frame(FrameInfo::marker(NATIVE)));
@@ -452,7 +523,7 @@ impl ProcessSymbols {
             // The kernel could not read the code object, so nothing can tell
             // whether what is at that address now is what ran: never cache.
             let frame = match self.read_code_budgeted(f.code, 0) {
-                Some(Ok(c)) => python_frame(minor, format, &c, f.lasti),
+                Some(Ok(c)) => python_frame(minor, format, &c, f.lasti, ops),
                 _ => {
                     self.failures += 1;
                     Some(FrameInfo::marker(UNKNOWN))
@@ -460,7 +531,7 @@ impl ProcessSymbols {
             };
             return frame.map(|frame| profile.intern_frame(frame));
         }
-        let key = (f.code, f.fingerprint, f.lasti);
+        let key = (f.code, f.fingerprint, f.lasti, live);
         if let Some(&id) = self.frames.get(&key) {
             return id;
         }
@@ -490,7 +561,7 @@ impl ProcessSymbols {
             }) => {
                 named_from_report = *from_report && !*named;
                 *named |= *from_report;
-                Some(python_frame(minor, format, c, f.lasti))
+                Some(python_frame(minor, format, c, f.lasti, ops))
             }
             _ => None,
         };
@@ -552,24 +623,38 @@ impl ProcessSymbols {
 }
 
 /// The profile frame for code object `c` executing instruction `lasti`;
-/// `None` for the `__init__` shim, which is not shown.
+/// `None` for the `__init__` shim, which is not shown. With `opcodes`
+/// (`--opcodes`: the table and the byte the kernel read, if any) it carries
+/// the instruction and its columns, taken at the same address as the line.
 fn python_frame(
     minor: u32,
     format: LineTableFormat,
     c: &CodeInfo,
     lasti: i32,
+    opcodes: Option<(&OpcodeTable, Option<u8>)>,
 ) -> Option<FrameInfo> {
     if is_init_shim(c) {
         return None;
     }
     let addr = address_for(minor, lasti);
     let line = shown_line(format, &c.linetable, c.firstlineno, addr);
-    Some(FrameInfo::python(
-        &c.name,
-        &c.filename,
-        line,
-        c.firstlineno.max(0) as u32,
-    ))
+    let frame = FrameInfo::python(&c.name, &c.filename, line, c.firstlineno.max(0) as u32);
+    let Some((table, live)) = opcodes else {
+        return Some(frame);
+    };
+    // Columns only where the instruction has its own location on the line
+    // shown (a line-less instruction shows the line before it, whose
+    // columns are not its own).
+    let loc =
+        location_for_addr(format, &c.linetable, c.firstlineno, addr).filter(|l| l.line == line);
+    let op = table.resolve(&c.bytecode, addr, live);
+    Some(frame.with_instr(Instr {
+        opcode: op.map(|o| o.name.to_string()).unwrap_or_default(),
+        family: op.map(|o| o.family.to_string()).unwrap_or_default(),
+        end_line: loc.and_then(|l| l.end_line),
+        col: loc.and_then(|l| l.column),
+        end_col: loc.and_then(|l| l.end_column),
+    }))
 }
 
 /// The byte address `PyCode_Addr2Line` takes for a kernel `lasti`:
@@ -590,7 +675,7 @@ mod tests {
 
     use tachyon_common::{fingerprint, CodeHeader, EVENT_CODE};
 
-    use crate::profile::{FrameKind, ProfileMeta};
+    use crate::profile::{FrameKind, Instr, ProfileMeta};
     use crate::python::layout::layout_for;
     use crate::python::memory::{FakeMemory, MemoryError};
 
@@ -807,24 +892,24 @@ mod tests {
             frame(CODE, 9, fp(12, &OLD)),
         ];
         let mut first = Vec::new();
-        s.stack(&stack, &mut p, &mut first);
+        s.stack(&stack, 0, &mut p, &mut first);
         let expected: Vec<FrameId> = stack.iter().filter_map(|f| s.frame(f, &mut p)).collect();
         assert_eq!(first, expected);
         let reads = mem.reads();
         let mut again = vec![99];
-        s.stack(&stack, &mut p, &mut again);
+        s.stack(&stack, 0, &mut p, &mut again);
         assert_eq!(again[1..], first[..], "appended after what was there");
         assert_eq!(s.memo_hits, 1);
         assert_eq!(mem.reads(), reads);
         // Another line is another stack.
         let mut other = Vec::new();
-        s.stack(&[frame(CODE, 4, fp(12, &OLD))], &mut p, &mut other);
+        s.stack(&[frame(CODE, 4, fp(12, &OLD))], 0, &mut p, &mut other);
         assert_eq!(s.memo_hits, 1);
         // After the profile's frame tables were compacted, nothing is
         // answered from before.
         s.forget_frames();
         let mut after = Vec::new();
-        s.stack(&stack, &mut p, &mut after);
+        s.stack(&stack, 0, &mut p, &mut after);
         assert_eq!(s.memo_hits, 1);
     }
 
@@ -835,13 +920,13 @@ mod tests {
         // Fingerprint 0: the kernel could not read the code object.
         let stack = [frame(CODE, 3, 0)];
         let mut out = Vec::new();
-        s.stack(&stack, &mut p, &mut out);
-        s.stack(&stack, &mut p, &mut out);
+        s.stack(&stack, 0, &mut p, &mut out);
+        s.stack(&stack, 0, &mut p, &mut out);
         assert_eq!(s.memo_hits, 0);
         // A code object that cannot be read (<unknown>) either.
         let bad = [frame(0x7777_0000, 3, 42)];
-        s.stack(&bad, &mut p, &mut out);
-        s.stack(&bad, &mut p, &mut out);
+        s.stack(&bad, 0, &mut p, &mut out);
+        s.stack(&bad, 0, &mut p, &mut out);
         assert_eq!(s.memo_hits, 0);
         assert_eq!(s.failures, 2);
     }
@@ -937,6 +1022,108 @@ mod tests {
         let (_, name, _, kind) = name_of(&mut s, &mut p, frame(0, 0, 0));
         assert_eq!((name.as_str(), kind), (NATIVE, FrameKind::Marker));
         assert_eq!(s.failures, expect_failures + 1);
+    }
+
+    /// `OLD` on 3.12 with bytecode `LOAD_FAST; BINARY_OP_ADD_INT (1
+    /// cache); STORE_FAST; RETURN_VALUE` at `co_code_adaptive` (+192,
+    /// `ob_size` +16) and a location table giving all of it line 10,
+    /// columns 16–25.
+    fn with_bytecode() -> (ProcessSymbols, Shared) {
+        let t = OpcodeTable::for_minor(12).unwrap();
+        let byte = |n: &str| {
+            (0..=255u8)
+                .find(|&b| t.get(b).is_some_and(|o| o.name == n))
+                .unwrap()
+        };
+        let code = [
+            byte("LOAD_FAST"),
+            0,
+            byte("BINARY_OP_ADD_INT"),
+            0,
+            0xff,
+            0xee,
+            byte("STORE_FAST"),
+            0,
+            byte("RETURN_VALUE"),
+            0,
+        ];
+        let (s, shared) = symbols(12, &OLD);
+        let mut mem = memory_with(12, &OLD);
+        mem.put(CODE + 16, &5u64.to_le_bytes());
+        mem.put(CODE + 192, &code);
+        // One entry, code 10 (same line, two column bytes), 5 units.
+        let linetable = OLD.name_at + 0x300;
+        mem.put(linetable + 16, &3u64.to_le_bytes());
+        mem.put(linetable + 32, &[0x80 | 10 << 3 | 4, 16, 25]);
+        shared.set(mem);
+        (s.with_opcodes(true), shared)
+    }
+
+    fn instr_of(s: &mut ProcessSymbols, p: &mut Profile, stack: &[Frame], leaf: u32) -> Instr {
+        let mut out = Vec::new();
+        s.stack(stack, leaf, p, &mut out);
+        p.frames[out[0] as usize]
+            .instr
+            .clone()
+            .expect("an instruction")
+    }
+
+    #[test]
+    fn opcodes_name_the_instruction_and_its_columns() {
+        let (mut s, _) = with_bytecode();
+        let mut p = profile();
+        let f = |lasti| [frame(CODE, lasti, fp(12, &OLD))];
+        let i = instr_of(&mut s, &mut p, &f(1), 0);
+        assert_eq!(
+            (i.opcode.as_str(), i.family.as_str()),
+            ("BINARY_OP_ADD_INT", "BINARY_OP")
+        );
+        assert_eq!(
+            (i.end_line, i.col, i.end_col),
+            (Some(10), Some(16), Some(25))
+        );
+        // The kernel's byte names what ran (here the generic form), and
+        // is part of what the stack is: not answered from the memo.
+        let t = OpcodeTable::for_minor(12).unwrap();
+        let generic = (0..=255u8)
+            .find(|&b| t.get(b).is_some_and(|o| o.name == "BINARY_OP"))
+            .unwrap();
+        let i = instr_of(&mut s, &mut p, &f(1), LEAF_OPCODE_READ | generic as u32);
+        assert_eq!(i.opcode, "BINARY_OP");
+        assert_eq!(s.memo_hits, 0);
+        // A pointer inside the caches is the add; past the end, unknown.
+        assert_eq!(
+            instr_of(&mut s, &mut p, &f(2), 0).opcode,
+            "BINARY_OP_ADD_INT"
+        );
+        assert_eq!(instr_of(&mut s, &mut p, &f(40), 0).opcode, "");
+        // Only the leaf takes the kernel's byte: a caller's instruction
+        // comes from the bytecode.
+        let stack = [frame(CODE, 3, fp(12, &OLD)), frame(CODE, 1, fp(12, &OLD))];
+        let mut out = Vec::new();
+        s.stack(&stack, LEAF_OPCODE_READ | generic as u32, &mut p, &mut out);
+        let names: Vec<_> = out
+            .iter()
+            .map(|&id| p.frames[id as usize].opcode())
+            .collect();
+        assert_eq!(names, [Some("STORE_FAST"), Some("BINARY_OP_ADD_INT")]);
+        assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn without_opcodes_frames_carry_none_and_ignore_the_kernel_byte() {
+        let (s, _) = with_bytecode();
+        let mut s = s.with_opcodes(false);
+        let mut p = profile();
+        let stack = [frame(CODE, 1, fp(12, &OLD))];
+        let mut a = Vec::new();
+        s.stack(&stack, 0, &mut p, &mut a);
+        let mut b = Vec::new();
+        s.stack(&stack, LEAF_OPCODE_READ | 7, &mut p, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(s.memo_hits, 1);
+        assert!(p.frames[a[0] as usize].instr.is_none());
+        assert_eq!(p.frames[a[0] as usize].label(), "old_func (app.py:10)");
     }
 
     #[test]
@@ -1085,6 +1272,7 @@ mod tests {
         let mut out = Vec::new();
         s.stack(
             &[frame(CODE, 0, 77), frame(0x5000, 1, 9), frame(CODE, 0, 77)],
+            0,
             &mut p,
             &mut out,
         );

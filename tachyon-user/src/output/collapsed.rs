@@ -48,7 +48,7 @@ impl ProfileWriter for CollapsedWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::{assert_golden, fixture_profile, small_profile};
+    use crate::output::fixture::{assert_golden, fixture_profile, opcodes_profile, small_profile};
     use crate::output::writer_for;
     use crate::output::OutputFormat;
 
@@ -72,6 +72,20 @@ mod tests {
     fn golden_fixture() {
         let p = fixture_profile();
         assert_golden("fixture.collapsed", render(&p, false).as_bytes());
+    }
+
+    #[test]
+    fn golden_opcodes() {
+        let text = render(&opcodes_profile(), false);
+        assert!(text.contains(
+            "python3.12 (pid 300);<module> (/srv/loop.py:10:0) [CALL];\
+             main (/srv/loop.py:9:8) [CALL_PY_EXACT_ARGS];\
+             hot (/srv/loop.py:5:16) [BINARY_OP_ADD_INT] 17\n"
+        ));
+        // No column before 3.11; no instruction where the bytecode was unread.
+        assert!(text.contains("work (old.py:2) [BINARY_ADD];<GC> 1\n"));
+        assert!(text.contains(";hot (/srv/loop.py:4:13) 1\n"));
+        assert_golden("fixture.opcodes.collapsed", text.as_bytes());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::profile::{FrameInfo, Profile, ProfileMeta, StackKey, TimedSample};
+use crate::profile::{FrameInfo, Instr, Profile, ProfileMeta, StackKey, TimedSample};
 
 /// Sampling period of the fixtures: 10 ms (100 Hz).
 const PERIOD_NS: u64 = 10_000_000;
@@ -135,6 +135,81 @@ pub(crate) fn fixture_profile() -> Profile {
         (200, 201, vec![py("<module>", "job.py", 5, 1), semicolon], 2),
     ];
     build(meta, processes, &rows, PERIOD_NS)
+}
+
+/// A frame with the instruction it ran (`--opcodes`): `cols` on 3.11+.
+fn op(f: FrameInfo, opcode: &str, family: &str, cols: Option<(u32, u32)>) -> FrameInfo {
+    let line = f.line;
+    f.with_instr(Instr {
+        opcode: opcode.to_string(),
+        family: family.to_string(),
+        end_line: cols.map(|_| line),
+        col: cols.map(|c| c.0),
+        end_col: cols.map(|c| c.1),
+    })
+}
+
+/// A `cpu` profile taken with `--opcodes`: pid 300 (python3.12) runs
+/// `total = total + i` at line 5 (mostly `BINARY_OP_ADD_INT`, columns
+/// 16–25, some `STORE_FAST` at 8–13) and a call whose bytecode could not be
+/// read (no opcode, columns known); pid 400 (python3.9, no columns) runs
+/// `BINARY_ADD` with a `<GC>` marker above it.
+pub(crate) fn opcodes_profile() -> Profile {
+    let meta = ProfileMeta {
+        rate_hz: 100,
+        duration_ns: 1_000_000_000,
+        start_unix_ns: 1_700_000_000_000_000_000,
+        mode: "cpu".to_string(),
+    };
+    let app = "/srv/loop.py";
+    let module = op(py("<module>", app, 10, 1), "CALL", "CALL", Some((0, 6)));
+    let main = op(
+        py("main", app, 9, 7),
+        "CALL_PY_EXACT_ARGS",
+        "CALL",
+        Some((8, 17)),
+    );
+    let add = op(
+        py("hot", app, 5, 2),
+        "BINARY_OP_ADD_INT",
+        "BINARY_OP",
+        Some((16, 25)),
+    );
+    let store = op(
+        py("hot", app, 5, 2),
+        "STORE_FAST",
+        "STORE_FAST",
+        Some((8, 13)),
+    );
+    let unread = op(py("hot", app, 4, 2), "", "", Some((13, 21)));
+    let old_module = op(
+        py("<module>", "old.py", 3, 1),
+        "CALL_FUNCTION",
+        "CALL_FUNCTION",
+        None,
+    );
+    let old_add = op(py("work", "old.py", 2, 1), "BINARY_ADD", "BINARY_ADD", None);
+    let rows = vec![
+        (300, 300, vec![module.clone(), main.clone(), add], 17),
+        (300, 300, vec![module.clone(), main.clone(), store], 2),
+        (300, 300, vec![module, main, unread], 1),
+        (400, 400, vec![old_module.clone(), old_add.clone()], 4),
+        (
+            400,
+            400,
+            vec![old_module, old_add, FrameInfo::marker("<GC>")],
+            1,
+        ),
+    ];
+    build(
+        meta,
+        &[
+            (300, "python3.12", "3.12.1", &[(300, "python3.12")]),
+            (400, "python3.9", "3.9.18", &[(400, "python3.9")]),
+        ],
+        &rows,
+        PERIOD_NS,
+    )
 }
 
 /// A tiny profile (`mode` is `cpu` or `wall`): pid 4242 `python3.12`, one

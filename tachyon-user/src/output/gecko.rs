@@ -19,7 +19,10 @@
 //! its weight (`weightType` `tracing-ms`); `cpu` profiles count samples.
 //!
 //! Frame categories: `Other` (grey, markers such as `<unknown>`), `Python`,
-//! `Native` and `Kernel`.
+//! `Native` and `Kernel`. With `--opcodes` every instruction seen is a
+//! subcategory of `Python` (the profiler's sidebar then breaks a selected
+//! function's samples down by instruction), and a frame's `column` is the
+//! instruction's first column, 1-based as the profiler counts them (3.11+).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
@@ -66,6 +69,53 @@ impl GeckoWriter {
 /// One sample of a thread: time (ns since start), stack, weight (ns).
 type Sample = (u64, StackId, u64);
 
+/// One row of a thread's `frameTable`.
+#[derive(Clone, Copy)]
+struct FrameRow {
+    func: u32,
+    line: Option<u32>,
+    /// 1-based.
+    column: Option<u32>,
+    category: u32,
+    subcategory: u32,
+}
+
+/// `meta.categories`, with the profile's instructions as subcategories of
+/// `Python` (index 0 is `Other` in every category).
+struct Categories {
+    opcodes: Vec<String>,
+}
+
+impl Categories {
+    fn new(profile: &Profile) -> Self {
+        let set: std::collections::BTreeSet<&str> =
+            profile.frames.iter().filter_map(|f| f.opcode()).collect();
+        Self {
+            opcodes: set.into_iter().map(str::to_string).collect(),
+        }
+    }
+
+    fn json(&self) -> Vec<Value> {
+        CATEGORIES
+            .iter()
+            .map(|&(name, color)| {
+                let mut subs = vec!["Other".to_string()];
+                if name == "Python" {
+                    subs.extend(self.opcodes.iter().cloned());
+                }
+                json!({"name": name, "color": color, "subcategories": subs})
+            })
+            .collect()
+    }
+
+    /// The subcategory of a frame: its instruction's, or 0.
+    fn subcategory(&self, f: &crate::profile::FrameInfo) -> u32 {
+        f.opcode()
+            .and_then(|op| self.opcodes.binary_search_by(|o| o.as_str().cmp(op)).ok())
+            .map_or(0, |i| i as u32 + 1)
+    }
+}
+
 /// The tables of one thread, built as its samples are added.
 #[derive(Default)]
 struct ThreadTables {
@@ -74,8 +124,7 @@ struct ThreadTables {
     /// name, fileName, lineNumber
     funcs: Vec<(u32, Option<u32>, Option<u32>)>,
     func_index: HashMap<(String, String, u32, FrameKind), u32>,
-    /// func, line, category
-    frames: Vec<(u32, Option<u32>, u32)>,
+    frames: Vec<FrameRow>,
     frame_index: HashMap<FrameId, u32>,
     /// prefix, frame
     stacks: Vec<(Option<u32>, u32)>,
@@ -95,7 +144,7 @@ impl ThreadTables {
         i
     }
 
-    fn frame(&mut self, profile: &Profile, id: FrameId) -> u32 {
+    fn frame(&mut self, profile: &Profile, cats: &Categories, id: FrameId) -> u32 {
         if let Some(&i) = self.frame_index.get(&id) {
             return i;
         }
@@ -118,13 +167,18 @@ impl ThreadTables {
             }
         };
         let i = self.frames.len() as u32;
-        self.frames
-            .push((func, (f.line > 0).then_some(f.line), category(f.kind)));
+        self.frames.push(FrameRow {
+            func,
+            line: (f.line > 0).then_some(f.line),
+            column: f.instr.as_ref().and_then(|i| i.col).map(|c| c + 1),
+            category: category(f.kind),
+            subcategory: cats.subcategory(f),
+        });
         self.frame_index.insert(id, i);
         i
     }
 
-    fn stack(&mut self, profile: &Profile, id: StackId) -> Option<u32> {
+    fn stack(&mut self, profile: &Profile, cats: &Categories, id: StackId) -> Option<u32> {
         if let Some(&s) = self.profile_stacks.get(&id) {
             return s;
         }
@@ -135,7 +189,7 @@ impl ThreadTables {
             .map(Vec::as_slice)
             .unwrap_or(&[])
         {
-            let frame = self.frame(profile, frame_id);
+            let frame = self.frame(profile, cats, frame_id);
             let key = (prefix, frame);
             prefix = Some(match self.stack_index.get(&key) {
                 Some(&s) => s,
@@ -181,10 +235,8 @@ impl ProfileWriter for GeckoWriter {
         let interval_ms = 1000.0 / profile.meta.rate_hz.max(1) as f64;
         let title = self.options.title.as_deref().unwrap_or(DEFAULT_TITLE);
 
-        let categories: Vec<Value> = CATEGORIES
-            .iter()
-            .map(|(name, color)| json!({"name": name, "color": color, "subcategories": ["Other"]}))
-            .collect();
+        let cats = Categories::new(profile);
+        let categories = cats.json();
         out.write_all(b"{\"meta\":{\n")?;
         json::write_member_lines(
             out,
@@ -228,7 +280,7 @@ impl ProfileWriter for GeckoWriter {
             let mut t = ThreadTables::default();
             let stacks: Vec<Option<u32>> = samples
                 .iter()
-                .map(|&(_, stack, _)| t.stack(profile, stack))
+                .map(|&(_, stack, _)| t.stack(profile, &cats, stack))
                 .collect();
             self.write_thread(profile, out, (*pid, *tid), samples, &stacks, &t, unit)?;
         }
@@ -325,13 +377,13 @@ impl GeckoWriter {
                     "length": nf,
                     "address": vec![-1; nf],
                     "inlineDepth": vec![0; nf],
-                    "category": t.frames.iter().map(|&(_, _, c)| c).collect::<Vec<_>>(),
-                    "subcategory": vec![0; nf],
-                    "func": t.frames.iter().map(|&(f, _, _)| f).collect::<Vec<_>>(),
+                    "category": t.frames.iter().map(|r| r.category).collect::<Vec<_>>(),
+                    "subcategory": t.frames.iter().map(|r| r.subcategory).collect::<Vec<_>>(),
+                    "func": t.frames.iter().map(|r| r.func).collect::<Vec<_>>(),
                     "nativeSymbol": nulls(nf),
                     "innerWindowID": nulls(nf),
-                    "line": t.frames.iter().map(|&(_, l, _)| l).collect::<Vec<_>>(),
-                    "column": nulls(nf),
+                    "line": t.frames.iter().map(|r| r.line).collect::<Vec<_>>(),
+                    "column": t.frames.iter().map(|r| r.column).collect::<Vec<_>>(),
                 }}),
                 json!({"funcTable": {
                     "length": nu,
@@ -364,7 +416,7 @@ impl GeckoWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::{assert_golden, fixture_profile, small_profile};
+    use crate::output::fixture::{assert_golden, fixture_profile, opcodes_profile, small_profile};
     use crate::output::{writer_for, OutputFormat};
     use serde_json::Value;
     use std::collections::BTreeMap;
@@ -385,6 +437,67 @@ mod tests {
             "fixture.gecko.json",
             render(&fixture_profile()).unwrap().as_bytes(),
         );
+    }
+
+    #[test]
+    fn opcodes_are_python_subcategories_and_columns_1_based() {
+        let p = opcodes_profile();
+        let text = render(&p).unwrap();
+        assert_golden("fixture.opcodes.gecko.json", text.as_bytes());
+        let v: Value = serde_json::from_str(&text).unwrap();
+        check_structure(&v);
+        let cats = v["meta"]["categories"].as_array().unwrap();
+        let python = &cats[1];
+        assert_eq!(python["name"], "Python");
+        let subs: Vec<&str> = python["subcategories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            subs,
+            [
+                "Other",
+                "BINARY_ADD",
+                "BINARY_OP_ADD_INT",
+                "CALL",
+                "CALL_FUNCTION",
+                "CALL_PY_EXACT_ARGS",
+                "STORE_FAST"
+            ]
+        );
+        // Other categories keep their one subcategory.
+        assert_eq!(cats[0]["subcategories"].as_array().unwrap().len(), 1);
+        // Each frame: its opcode's subcategory, its column + 1.
+        let th = &v["threads"][0];
+        let ft = &th["frameTable"];
+        let funcs = &th["funcTable"];
+        let strings = th["stringArray"].as_array().unwrap();
+        let mut seen = Vec::new();
+        for i in 0..ft["length"].as_u64().unwrap() as usize {
+            let func = ft["func"][i].as_u64().unwrap() as usize;
+            let name = strings[funcs["name"][func].as_u64().unwrap() as usize]
+                .as_str()
+                .unwrap();
+            let sub = ft["subcategory"][i].as_u64().unwrap() as usize;
+            seen.push((
+                name,
+                ft["line"][i].as_u64(),
+                ft["column"][i].as_u64(),
+                subs[sub],
+            ));
+        }
+        assert!(seen.contains(&("hot", Some(5), Some(17), "BINARY_OP_ADD_INT")));
+        assert!(seen.contains(&("hot", Some(5), Some(9), "STORE_FAST")));
+        assert!(seen.contains(&("hot", Some(4), Some(14), "Other")));
+        // Without --opcodes nothing changes: one subcategory, no columns.
+        let plain = parse(&fixture_profile());
+        assert!(plain["threads"][0]["frameTable"]["column"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(Value::is_null));
     }
 
     fn len_of(table: &Value, what: &str) -> usize {

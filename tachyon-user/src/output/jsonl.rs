@@ -20,7 +20,11 @@
 //!
 //! Frames are root first; `line` is the line being executed, `first_line`
 //! the function's first line (0 when unknown), `kind` one of `python`,
-//! `marker`, `native`, `kernel`. Process and thread are fields, never frames,
+//! `marker`, `native`, `kernel`. With `--opcodes`, Python frames also have
+//! `opcode` (the instruction, specialised form included, e.g.
+//! `BINARY_OP_ADD_INT`; absent when unknown), `opcode_family` (`BINARY_OP`)
+//! and, on 3.11+, `end_line`, `col` and `end_col` (as `co_positions()`
+//! gives them: 0-based UTF-8 byte offsets, the end exclusive). Process and thread are fields, never frames,
 //! so [`WriteOptions::threads`] does not apply. Strings are written as they
 //! are (JSON-escaped), with no sanitizing of `;` or spaces.
 //!
@@ -157,13 +161,29 @@ impl ProfileWriter for JsonlWriter {
                 .iter()
                 .filter_map(|&f| profile.frames.get(f as usize))
                 .map(|f| {
-                    json!({
+                    let mut v = json!({
                         "function": f.name,
                         "file": f.file,
                         "line": f.line,
                         "first_line": f.first_line,
                         "kind": kind_name(f.kind),
-                    })
+                    });
+                    if let Some(i) = &f.instr {
+                        if !i.opcode.is_empty() {
+                            v["opcode"] = json!(i.opcode);
+                            v["opcode_family"] = json!(i.family);
+                        }
+                        for (k, x) in [
+                            ("end_line", i.end_line),
+                            ("col", i.col),
+                            ("end_col", i.end_col),
+                        ] {
+                            if let Some(x) = x {
+                                v[k] = json!(x);
+                            }
+                        }
+                    }
+                    v
                 })
                 .collect();
             write_line(
@@ -186,7 +206,7 @@ impl ProfileWriter for JsonlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::{assert_golden, fixture_profile};
+    use crate::output::fixture::{assert_golden, fixture_profile, opcodes_profile};
     use crate::output::{writer_for, OutputFormat};
     use crate::profile::FrameInfo;
     use serde_json::Value;
@@ -212,6 +232,44 @@ mod tests {
     #[test]
     fn golden_fixture() {
         assert_golden("fixture.jsonl", render(&fixture_profile()).as_bytes());
+    }
+
+    #[test]
+    fn opcodes_and_columns_are_frame_fields() {
+        let text = render(&opcodes_profile());
+        assert_golden("fixture.opcodes.jsonl", text.as_bytes());
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let leaves: Vec<&Value> = lines[1..]
+            .iter()
+            .map(|l| l["frames"].as_array().unwrap().last().unwrap())
+            .collect();
+        let add = leaves
+            .iter()
+            .find(|f| f["opcode"] == "BINARY_OP_ADD_INT")
+            .expect("the add");
+        assert_eq!(add["opcode_family"], "BINARY_OP");
+        assert_eq!(
+            (add["line"].as_u64(), add["end_line"].as_u64()),
+            (Some(5), Some(5))
+        );
+        assert_eq!(
+            (add["col"].as_u64(), add["end_col"].as_u64()),
+            (Some(16), Some(25))
+        );
+        // Unread bytecode: columns, no opcode. Before 3.11: no columns.
+        let unread = leaves.iter().find(|f| f["line"] == 4).expect("line 4");
+        assert!(unread.get("opcode").is_none() && unread["col"] == 13);
+        let old = leaves
+            .iter()
+            .find(|f| f["opcode"] == "BINARY_ADD")
+            .expect("3.9");
+        assert!(old.get("col").is_none() && old.get("end_line").is_none());
+        // Frames without --opcodes have none of these fields.
+        let plain = render(&fixture_profile());
+        assert!(!plain.contains("\"opcode") && !plain.contains("\"col\""));
     }
 
     #[test]

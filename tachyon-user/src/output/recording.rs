@@ -19,9 +19,12 @@
 //! process table (with threads and, from version 2, where each process ran:
 //! cgroup, container id, name and image, pod uid, pid in its namespace), the
 //! per-(pid, tid, stack) totals sorted by key, and the timeline (absent, or
-//! every sample: time, cpu, pid, tid, flags, weight, stack id). Strings are a
-//! `u32` length and UTF-8 bytes. A profile without any of the version-2
-//! facts is written as version 1, which every reader since the first takes.
+//! every sample: time, cpu, pid, tid, flags, weight, stack id). From version
+//! 3 each frame also says whether it carries an instruction (`--opcodes`:
+//! opcode, family, end line and columns). Strings are a `u64` length and
+//! UTF-8 bytes. A profile is written in the oldest version that holds
+//! everything in it (1 without places or instructions), so older readers
+//! still take what they can represent.
 //!
 //! Reading checks the magic, the version, both checksums, the lengths and
 //! every id, so a truncated or damaged file gives a [`RecordingError`], never
@@ -33,7 +36,7 @@ use std::path::Path;
 
 use super::{OutputError, ProfileWriter, WriteOptions};
 use crate::profile::{
-    Counts, FrameInfo, FrameKind, ProcessInfo, ProcessPlace, Profile, ProfileMeta, StackKey,
+    Counts, FrameInfo, FrameKind, Instr, ProcessInfo, ProcessPlace, Profile, ProfileMeta, StackKey,
     ThreadInfo, TimedSample,
 };
 
@@ -41,7 +44,7 @@ use crate::profile::{
 pub const RECORDING_MAGIC: &[u8; 8] = b"TACHYREC";
 /// The newest format version this build writes and reads (it reads every
 /// version from 1).
-pub const RECORDING_VERSION: u32 = 2;
+pub const RECORDING_VERSION: u32 = 3;
 const HEADER_LEN: usize = 40;
 /// Largest recording file read (a day of 100 Hz samples on 64 CPUs is far
 /// below it).
@@ -229,7 +232,9 @@ fn version_for(profile: &Profile) -> u32 {
         .processes
         .values()
         .any(|p| p.place != ProcessPlace::default());
-    if placed {
+    if profile.frames.iter().any(|f| f.instr.is_some()) {
+        3
+    } else if placed {
         2
     } else {
         1
@@ -256,6 +261,16 @@ impl Enc {
     fn str(&mut self, s: &str) {
         self.len(s.len());
         self.0.extend_from_slice(s.as_bytes());
+    }
+    /// 0, or 1 and the value.
+    fn opt_u32(&mut self, v: Option<u32>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.u32(v);
+            }
+        }
     }
 }
 
@@ -292,6 +307,19 @@ fn encode_body(p: &Profile, version: u32) -> Vec<u8> {
         e.u32(f.line);
         e.u32(f.first_line);
         e.u8(kind_code(f.kind));
+        if version >= 3 {
+            match &f.instr {
+                None => e.u8(0),
+                Some(i) => {
+                    e.u8(1);
+                    e.str(&i.opcode);
+                    e.str(&i.family);
+                    e.opt_u32(i.end_line);
+                    e.opt_u32(i.col);
+                    e.opt_u32(i.end_col);
+                }
+            }
+        }
     }
 
     e.len(p.stacks.len());
@@ -402,6 +430,27 @@ impl<'a> Dec<'a> {
         let b = self.take(n)?;
         String::from_utf8(b.to_vec()).map_err(|_| corrupt("a string is not UTF-8"))
     }
+    fn opt_u32(&mut self) -> Result<Option<u32>, RecordingError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.u32()?)),
+            _ => Err(corrupt("a bad optional value")),
+        }
+    }
+    /// A frame's instruction (version 3+).
+    fn instr(&mut self) -> Result<Option<Instr>, RecordingError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(Instr {
+                opcode: self.str()?,
+                family: self.str()?,
+                end_line: self.opt_u32()?,
+                col: self.opt_u32()?,
+                end_col: self.opt_u32()?,
+            })),
+            _ => Err(corrupt("a bad instruction marker")),
+        }
+    }
 }
 
 fn decode_body(body: &[u8], version: u32) -> Result<Profile, RecordingError> {
@@ -422,6 +471,7 @@ fn decode_body(body: &[u8], version: u32) -> Result<Profile, RecordingError> {
             line: d.u32()?,
             first_line: d.u32()?,
             kind: kind_from(d.u8()?).ok_or_else(|| corrupt("unknown frame kind"))?,
+            instr: if version >= 3 { d.instr()? } else { None },
         };
         if p.intern_frame(frame) as usize != i {
             return Err(corrupt(format!("frame {i} is a duplicate")));
@@ -541,7 +591,9 @@ fn decode_body(body: &[u8], version: u32) -> Result<Profile, RecordingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::{assert_golden, fixture_profile, small_profile, TestDir};
+    use crate::output::fixture::{
+        assert_golden, fixture_profile, opcodes_profile, small_profile, TestDir,
+    };
     use crate::output::{write_atomically, writer_for, OutputFormat};
 
     fn render(profile: &Profile) -> Vec<u8> {
@@ -579,6 +631,7 @@ mod tests {
                 p
             },
             placed_profile(),
+            opcodes_profile(),
         ] {
             let back = decode_recording(&render(&p)).unwrap();
             assert_same_profile(&p, &back);
@@ -621,6 +674,20 @@ mod tests {
         assert_eq!(place.container_name, "web");
         assert_eq!(place.ns_pid, 1);
         assert_eq!(place.container_label(), "container web (abababababab)");
+    }
+
+    #[test]
+    fn instructions_need_version_3_and_come_back() {
+        let bytes = render(&opcodes_profile());
+        assert_eq!(bytes[8], 3);
+        let back = decode_recording(&bytes).unwrap();
+        assert_same_profile(&opcodes_profile(), &back);
+        assert!(back
+            .frames
+            .iter()
+            .any(|f| f.opcode() == Some("BINARY_OP_ADD_INT")
+                && f.instr.as_ref().and_then(|i| i.col) == Some(16)));
+        assert_golden("fixture.opcodes.tbr", &bytes);
     }
 
     #[test]
@@ -687,12 +754,12 @@ mod tests {
         ));
         let err = decode_recording(b"python3.12 (pid 1);main 3\n").unwrap_err();
         assert!(matches!(err, RecordingError::BadMagic), "{err}");
-        let mut v3 = render(&small_profile("cpu"));
-        v3[8] = 3;
-        let err = decode_recording(&v3).unwrap_err();
+        let mut v4 = render(&small_profile("cpu"));
+        v4[8] = 4;
+        let err = decode_recording(&v4).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unsupported recording format version 3 (this build reads versions 1 to 2)"
+            "unsupported recording format version 4 (this build reads versions 1 to 3)"
         );
     }
 

@@ -19,12 +19,17 @@
 //! Rows are ordered by [`WriteOptions::sort`] (ties by file, line, name) and
 //! cut to [`WriteOptions::limit`] rows ([`DEFAULT_LIMIT`] when unset, all
 //! when 0).
+//!
+//! With `--opcodes` a second table follows: the instructions the innermost
+//! Python frames were executing, by samples, as
+//! `filename:lineno:col(function) OPNAME` (the line being executed, and the
+//! instruction's first column on 3.11+), cut to the same limit.
 
 use std::io::Write;
 
 use super::functions::{FuncStats, FunctionTable};
 use super::{OutputError, ProfileWriter, WriteOptions};
-use crate::profile::Profile;
+use crate::profile::{FrameKind, Profile};
 
 /// Rows shown when [`WriteOptions::limit`] is unset.
 pub const DEFAULT_LIMIT: usize = 15;
@@ -111,6 +116,63 @@ fn location(f: &FuncStats) -> String {
             clean(&f.key.name)
         )
     }
+}
+
+/// `--opcodes`: the table of the instructions executing, by samples.
+fn write_instructions(
+    profile: &Profile,
+    table: &FunctionTable,
+    limit: usize,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    // (file, line, col, function, opcode) → samples whose innermost Python
+    // frame was there.
+    let mut rows: std::collections::BTreeMap<(String, u32, Option<u32>, String, String), u64> =
+        Default::default();
+    for (key, c) in &profile.counts {
+        let leaf = profile
+            .stacks
+            .get(key.stack as usize)
+            .and_then(|s| {
+                s.iter()
+                    .rev()
+                    .filter_map(|&f| profile.frames.get(f as usize))
+                    .find(|f| f.kind == FrameKind::Python)
+            })
+            .filter(|f| f.instr.is_some());
+        let Some(f) = leaf else { continue };
+        let col = f.instr.as_ref().and_then(|i| i.col);
+        let op = f.opcode().unwrap_or("?").to_string();
+        *rows
+            .entry((f.file.clone(), f.line, col, f.name.clone(), op))
+            .or_default() += c.samples;
+    }
+    let mut rows: Vec<_> = rows.into_iter().collect();
+    rows.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let all = rows.len();
+    rows.truncate(limit);
+    writeln!(out, "Instructions (--opcodes):")?;
+    writeln!(
+        out,
+        "{:>15}  {:>8}  filename:lineno:col(function) instruction",
+        "nsamples", "sample%"
+    )?;
+    for ((file, line, col, name, op), n) in &rows {
+        let at = match col {
+            Some(col) => format!("{}:{line}:{col}({})", clean(file), clean(name)),
+            None => format!("{}:{line}({})", clean(file), clean(name)),
+        };
+        writeln!(out, "{:>15}  {:>8.1}  {at} {op}", n, table.percent(*n))?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Showing {} of {} (--limit).",
+        rows.len(),
+        plural(all, "instruction", "instructions")
+    )?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -200,6 +262,10 @@ impl ProfileWriter for TextWriter {
             sort.name()
         )?;
         writeln!(out)?;
+        let with_ops = profile.frames.iter().any(|f| f.instr.is_some());
+        if with_ops {
+            write_instructions(profile, &table, limit, out)?;
+        }
         writeln!(out, "Legend:")?;
         for line in [
             "nsamples: direct/cumulative samples (executing / on the call stack)",
@@ -211,6 +277,16 @@ impl ProfileWriter for TextWriter {
         ] {
             writeln!(out, "  {line}")?;
         }
+        if with_ops {
+            for line in [
+                "instruction: what the innermost Python frame was executing (specialised form on",
+                "  3.11+; ? where the bytecode could not be read), at lineno:col (col from 3.11,",
+                "  0-based as in co_positions()); markers above the frame (<GC>, native and",
+                "  kernel frames, off-CPU) count for it",
+            ] {
+                writeln!(out, "  {line}")?;
+            }
+        }
         out.flush()?;
         Ok(())
     }
@@ -219,7 +295,7 @@ impl ProfileWriter for TextWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::{assert_golden, fixture_profile, small_profile};
+    use crate::output::fixture::{assert_golden, fixture_profile, opcodes_profile, small_profile};
     use crate::output::{writer_for, OutputFormat};
 
     fn render(profile: &Profile, sort: SortOrder, limit: Option<usize>) -> String {
@@ -249,6 +325,29 @@ mod tests {
                 row
             })
             .collect()
+    }
+
+    #[test]
+    fn opcodes_add_a_table_of_instructions() {
+        let p = opcodes_profile();
+        let text = render(&p, SortOrder::Nsamples, None);
+        assert_golden("fixture.opcodes.txt", text.as_bytes());
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Instructions (--opcodes):"))
+            .skip(2)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            table[0].split_whitespace().collect::<Vec<_>>(),
+            ["17", "68.0", "/srv/loop.py:5:16(hot)", "BINARY_OP_ADD_INT"]
+        );
+        // The <GC> sample counts for its Python leaf, the add (4 + 1).
+        assert!(table.contains(&"              5      20.0  old.py:2(work) BINARY_ADD"));
+        assert!(table
+            .iter()
+            .any(|l| l.ends_with("/srv/loop.py:4:13(hot) ?")));
+        assert!(!render(&fixture_profile(), SortOrder::Nsamples, None).contains("Instructions"));
     }
 
     #[test]

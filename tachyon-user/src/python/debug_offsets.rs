@@ -296,6 +296,7 @@ impl DebugTable {
                 .chain([firstlineno + 4, template.code.fp_field + 4])
                 .max()
                 .unwrap_or(0),
+            bytecode: template.code.bytecode,
         };
         let ascii = field(
             "unicode_object.asciiobject_size",

@@ -34,6 +34,19 @@ pub struct CodeLayout {
     pub fp_unique: bool,
     /// Bytes to read to cover every field above.
     pub header_size: u32,
+    /// Where the bytecode is (read only with `--opcodes`).
+    pub bytecode: BytecodeAt,
+}
+
+/// Where a code object keeps its bytecode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BytecodeAt {
+    /// `co_code` at this offset: a `bytes` object, never rewritten (3.8–3.10).
+    Object(u32),
+    /// `co_code_adaptive`, inside the code object at `PyOffsets::code_adaptive`:
+    /// `Py_SIZE(code)` code units that the interpreter rewrites with
+    /// specialised forms as it runs (3.11+).
+    Adaptive,
 }
 
 /// Where things are in `str` and `bytes` objects.
@@ -527,6 +540,7 @@ const CODE_38: CodeLayout = CodeLayout {
     fp_field: 40,
     fp_unique: false,
     header_size: 128,
+    bytecode: BytecodeAt::Object(48),
 };
 
 const CODE_311: CodeLayout = CodeLayout {
@@ -538,6 +552,7 @@ const CODE_311: CodeLayout = CodeLayout {
     fp_field: 72,
     fp_unique: false,
     header_size: 144,
+    bytecode: BytecodeAt::Adaptive,
 };
 
 const CODE_312: CodeLayout = CodeLayout {

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod linetable;
 pub mod memory;
 pub mod objects;
+pub mod opcodes;
 pub mod process;
 pub mod tasks;
 pub mod thread_names;

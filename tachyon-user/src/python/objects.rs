@@ -1,6 +1,6 @@
 //! Reading `str`, `bytes` and code objects out of a process.
 
-use super::layout::{Layout, ObjectLayout};
+use super::layout::{BytecodeAt, Layout, ObjectLayout};
 use super::memory::{le_u32, le_u64, MemoryError, RemoteMemory};
 
 /// Longest string read (characters); longer ones are cut.
@@ -117,6 +117,8 @@ pub struct CodeInfo {
     pub firstlineno: i32,
     pub linetable: Vec<u8>,
     pub fingerprint: u32,
+    /// The bytecode, when asked for (`--opcodes`; [`read_bytecode`]).
+    pub bytecode: Vec<u8>,
 }
 
 /// The header of the code object at `addr` and its fingerprint (as the
@@ -191,7 +193,36 @@ pub fn read_code(
         firstlineno,
         linetable: read_bytes(mem, &layout.objects, field(c.linetable)?)?,
         fingerprint,
+        bytecode: Vec::new(),
     })
+}
+
+/// Reads the bytecode of the code object at `addr` (checked by
+/// [`read_code`] first): `co_code` up to 3.10, `co_code_adaptive` with the
+/// specialised forms it holds now from 3.11 on. At most 1 MiB.
+pub fn read_bytecode(
+    mem: &dyn RemoteMemory,
+    layout: &Layout,
+    addr: u64,
+) -> Result<Vec<u8>, ObjectError> {
+    match layout.code.bytecode {
+        BytecodeAt::Object(off) => {
+            let ptr = mem.read_u64(field_at("code object", addr, off)?)?;
+            read_bytes(mem, &layout.objects, ptr)
+        }
+        BytecodeAt::Adaptive => {
+            // `Py_SIZE(code)`: the code object is a PyVarObject like bytes.
+            let units = mem.read_u64(field_at("code object", addr, layout.objects.bytes_size)?)?;
+            if units > MAX_BYTES / 2 {
+                return Err(ObjectError::Malformed {
+                    what: "code object",
+                    addr,
+                });
+            }
+            let start = field_at("code object", addr, layout.kernel.code_adaptive)?;
+            Ok(mem.read_vec(start, units as usize * 2)?)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -477,7 +508,32 @@ mod tests {
     ///           co_qualname +128, co_linetable +136;
     /// 3.12+     co_firstlineno +68, co_version +92, then as 3.11.
     fn put_code(mem: &mut FakeMemory, minor: u32, addr: u64, c: &Code) {
-        let mut obj = vec![0u8; 256];
+        put_code_with(mem, minor, addr, c, &[]);
+    }
+
+    /// `co_code_adaptive` of 3.11–3.15 (`offsetof`, docs/).
+    fn adaptive_at(minor: u32) -> usize {
+        match minor {
+            11 => 184,
+            12 => 192,
+            13 => 200,
+            _ => 208,
+        }
+    }
+
+    /// A code object whose bytecode is `bytecode`: from 3.11 inline at
+    /// `co_code_adaptive` with `ob_size` (+16) code units; before, a bytes
+    /// object that `co_code` (+48) points at.
+    fn put_code_with(mem: &mut FakeMemory, minor: u32, addr: u64, c: &Code, bytecode: &[u8]) {
+        let mut obj = vec![0u8; 256 + bytecode.len()];
+        if minor >= 11 {
+            set(&mut obj, 16, &(bytecode.len() as u64 / 2).to_le_bytes());
+            set(&mut obj, adaptive_at(minor), bytecode);
+        } else if !bytecode.is_empty() {
+            let at = addr + 0x8000;
+            put_bytes(mem, at, bytecode.len() as u64, bytecode);
+            set(&mut obj, 48, &at.to_le_bytes());
+        }
         set(&mut obj, 0, &1u64.to_le_bytes());
         set(&mut obj, 8, &c.ty.to_le_bytes());
         if minor <= 10 {
@@ -538,6 +594,7 @@ mod tests {
             firstlineno: 42,
             linetable: vec![0x80, 0x00, 0xd8, 0x04],
             fingerprint,
+            bytecode: Vec::new(),
         }
     }
 
@@ -552,6 +609,34 @@ mod tests {
 
     fn code_of(mem: &FakeMemory, minor: u32, fp: u32) -> Result<CodeInfo, ObjectError> {
         read_code(mem, layout(minor), CODE_TYPE, CODE, fp)
+    }
+
+    #[test]
+    fn bytecode_is_read_where_each_version_keeps_it() {
+        let bytecode: Vec<u8> = (0..40).collect();
+        for minor in 8..=15 {
+            let mut mem = FakeMemory::new();
+            put_code_with(&mut mem, minor, CODE, &code(), &bytecode);
+            assert_eq!(
+                read_bytecode(&mem, layout(minor), CODE).ok(),
+                Some(bytecode.clone()),
+                "3.{minor}"
+            );
+        }
+        // A size past the bound is malformed, not an allocation.
+        let mut mem = process(12);
+        let mut obj = vec![0u8; 256];
+        set(&mut obj, 16, &(1u64 << 40).to_le_bytes());
+        mem.put(CODE, &obj);
+        assert!(matches!(
+            read_bytecode(&mem, layout(12), CODE),
+            Err(ObjectError::Malformed { .. })
+        ));
+        // A co_code pointer to nothing.
+        let mut mem = process(9);
+        set(&mut obj, 48, &0xdead_0000u64.to_le_bytes());
+        mem.put(CODE, &obj);
+        assert!(read_bytecode(&mem, layout(9), CODE).is_err());
     }
 
     #[test]
