@@ -74,6 +74,15 @@ def switches(pid):
     return {"voluntary": vol, "involuntary": invol, "threads": len(tids)}
 
 
+def host_forks():
+    """Processes the host created since boot (/proc/stat `processes`): every
+    exec among them wakes an agent that follows the host."""
+    for line in read("/proc/stat").splitlines():
+        if line.startswith("processes "):
+            return int(line.split()[1])
+    return 0
+
+
 def memory(pid):
     out = {}
     for line in read("/proc/%d/status" % pid).splitlines():
@@ -121,6 +130,7 @@ def main():
     started = time.monotonic()
     time.sleep(args.warmup)
     c0, n0, s0, m0 = cpu_s(p.pid), run_ns(p.pid), switches(p.pid), memory(p.pid)
+    f0 = host_forks()
     t0 = time.monotonic()
     peak = dict(m0)
     end = t0 + args.seconds
@@ -129,8 +139,12 @@ def main():
         m = memory(p.pid)
         peak["VmRSS_kib"] = max(peak.get("VmRSS_kib", 0), m.get("VmRSS_kib", 0))
     c1, n1, s1, m1 = cpu_s(p.pid), run_ns(p.pid), switches(p.pid), memory(p.pid)
+    f1 = host_forks()
     span = time.monotonic() - t0
     p.wait(60 + args.seconds)
+    if s1 is None or p.returncode not in (0, 2):
+        # 2: an empty profile (nothing to profile), the idle case.
+        sys.exit("idle: tachyon-bpf failed (exit %s): %s" % (p.returncode, "".join(lines)[-2000:]))
     t.join(5)
     res = {
         "command": cmd,
@@ -142,6 +156,7 @@ def main():
         if n0 is not None and n1 is not None else None,
         "cpu_ms_warmup": round(c0 * 1000, 1),
         "wakeups_per_s": round((s1["voluntary"] - s0["voluntary"]) / span, 1),
+        "host_forks_per_s": round((f1 - f0) / span, 1),
         "preempted_per_s": round((s1["involuntary"] - s0["involuntary"]) / span, 1),
         "threads": s1["threads"],
         "rss_mib_start": round(m0.get("VmRSS_kib", 0) / 1024, 1),

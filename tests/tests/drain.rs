@@ -216,3 +216,118 @@ fn ten_khz_loses_nothing() {
     );
     assert_eq!(unknown, 0, "{stderr}");
 }
+
+/// Voluntary context switches of every thread of `pid`: each time it went
+/// to sleep (and was woken again).
+fn wakeups(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// Processes the host has created since boot (`processes` of /proc/stat):
+/// each may exec, and every exec wakes a reader that follows the host.
+fn host_forks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("processes "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Following the whole host with nothing to profile (a filter that matches
+/// nothing), at 97 Hz: the reader sleeps until the kernel has something
+/// for it and no timer runs, so it wakes once per exec on the host at most
+/// (the exec is handled at once: with nothing profiled no sample can
+/// come, so there is nothing to wait for), plus a little for the end of
+/// the run (one a second). The fixed 20 ms drain timer and 100 ms housekeeping of before
+/// woke it 60 times a second; a drain delayed after each exec, twice per
+/// exec.
+#[test]
+fn nothing_to_profile_sleeps() {
+    if !require_profiler() {
+        return;
+    }
+    let prof = Profiler::start(&[
+        "--all-python",
+        "--cgroup",
+        "/tachyon-e2e-matches-nothing",
+        "--wait",
+        "--rate",
+        "97",
+        "--duration",
+        "8",
+    ]);
+    let pid = prof.child.id();
+    std::thread::sleep(Duration::from_secs(1));
+    let (w0, f0) = (wakeups(pid), host_forks());
+    const SPAN: f64 = 5.0;
+    std::thread::sleep(Duration::from_secs_f64(SPAN));
+    let (w1, f1) = (wakeups(pid), host_forks());
+    let mut prof = prof;
+    let _ = prof.stderr.read_to_string(&mut prof.text);
+    let status = prof.child.wait().expect("wait");
+    let stderr = prof.text;
+    // Nothing was profiled: an empty profile is exit status 2.
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    let (woken, forks) = (w1 - w0, f1 - f0);
+    assert!(
+        woken as f64 <= forks as f64 + SPAN,
+        "{woken} wake-ups in {SPAN} s with nothing to profile, while the host forked {forks} times\n{stderr}"
+    );
+}
+
+/// An agent that profiles nothing yet picks up a Python process that lives
+/// 0.3 s: with nothing profiled, the exec that wakes the reader is drained
+/// at once (a reader that did not drain then would not see the process
+/// until another wake-up). The 100 ms drain delay of before cost only the
+/// interpreter's start-up here, so this guards the path, not the delay.
+#[test]
+fn idle_agent_picks_up_a_brief_process_at_once() {
+    let py = interpreter("3.12");
+    if !require_profiler() || !py.require() {
+        return;
+    }
+    const RATE: f64 = 97.0;
+    let prof = Profiler::start(&[
+        "--all-python",
+        "--rate",
+        "97",
+        "--mode",
+        "cpu",
+        "--duration",
+        "5",
+    ]);
+    std::thread::sleep(Duration::from_secs(1));
+    let brief = Workload::start(&py.path, "short_lived.py", &["0.3", "brief"]);
+    let brief_pid = brief.pid();
+    assert!(
+        wait_for(Duration::from_secs(20), || is_zombie(brief_pid)),
+        "the brief process did not end"
+    );
+    let brief_cpu = cpu_seconds(brief_pid).expect("brief's stat");
+    let (stacks, stderr) = prof.finish(|| {});
+    assert_nothing_lost(&stderr);
+    let (n, unknown) = count(&stacks, brief_pid, "busy_brief");
+    let expected = RATE * brief_cpu;
+    eprintln!("brief: {n} samples, {expected:.1} expected");
+    assert!(
+        n as f64 >= 0.7 * expected && n >= 10,
+        "brief (pid {brief_pid}): {n} samples, {expected:.0} expected from {brief_cpu:.2} s of CPU\n{stderr}"
+    );
+    assert!(
+        unknown * 10 <= n,
+        "brief: {unknown} of {n} samples with <unknown> frames\n{stderr}"
+    );
+}
