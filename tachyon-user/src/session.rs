@@ -273,7 +273,10 @@ pub async fn run(
                     }
                 }
             }
-            _ = ticks.drain.tick(), if matches!(drain.mode, DrainMode::Timer(_)) => {
+            // Only while samples can come: a process event finds the
+            // reader caught up (nothing profiled, nothing left in the ring
+            // once the last state's grace period is over), so it wakes it.
+            _ = ticks.drain.tick(), if matches!(drain.mode, DrainMode::Timer(_)) && engine.samples_expected() => {
                 engine.drain(ring.get_mut());
             }
             _ = sleep_until(clock.due()) => {

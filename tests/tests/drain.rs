@@ -247,15 +247,12 @@ fn host_forks() -> u64 {
 }
 
 /// Following the whole host with nothing to profile (a filter that matches
-/// nothing), at 97 Hz: the reader sleeps until the kernel has something
+/// nothing) at `rate`: the reader sleeps until the kernel has something
 /// for it and no timer runs, so it wakes once per exec on the host at most
 /// (the exec is handled at once: with nothing profiled no sample can
 /// come, so there is nothing to wait for), plus a little for the end of
-/// the run (one a second). The fixed 20 ms drain timer and 100 ms housekeeping of before
-/// woke it 60 times a second; a drain delayed after each exec, twice per
-/// exec.
-#[test]
-fn nothing_to_profile_sleeps() {
+/// the run (one a second).
+fn nothing_to_profile_sleeps_at(rate: &str) {
     if !require_profiler() {
         return;
     }
@@ -265,7 +262,7 @@ fn nothing_to_profile_sleeps() {
         "/tachyon-e2e-matches-nothing",
         "--wait",
         "--rate",
-        "97",
+        rate,
         "--duration",
         "8",
     ]);
@@ -284,8 +281,23 @@ fn nothing_to_profile_sleeps() {
     let (woken, forks) = (w1 - w0, f1 - f0);
     assert!(
         woken as f64 <= forks as f64 + SPAN,
-        "{woken} wake-ups in {SPAN} s with nothing to profile, while the host forked {forks} times\n{stderr}"
+        "{rate} Hz: {woken} wake-ups in {SPAN} s with nothing to profile, while the host forked {forks} times\n{stderr}"
     );
+}
+
+/// Below 1 kHz: the fixed 20 ms drain timer and 100 ms housekeeping of
+/// before woke the reader 60 times a second; a drain delayed after each
+/// exec, twice per exec.
+#[test]
+fn nothing_to_profile_sleeps() {
+    nothing_to_profile_sleeps_at("97");
+}
+
+/// At 1 kHz and above the 4 ms drain timer runs only while something is
+/// profiled (it woke an idle agent 250 times a second).
+#[test]
+fn nothing_to_profile_sleeps_at_10_khz() {
+    nothing_to_profile_sleeps_at("10k");
 }
 
 /// An agent that profiles nothing yet picks up a Python process that lives
@@ -323,7 +335,7 @@ fn idle_agent_picks_up_a_brief_process_at_once() {
     let expected = RATE * brief_cpu;
     eprintln!("brief: {n} samples, {expected:.1} expected");
     assert!(
-        n as f64 >= 0.7 * expected && n >= 10,
+        n as f64 >= 0.7 * expected && n >= 5,
         "brief (pid {brief_pid}): {n} samples, {expected:.0} expected from {brief_cpu:.2} s of CPU\n{stderr}"
     );
     assert!(
