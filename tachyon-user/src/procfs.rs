@@ -414,10 +414,14 @@ mod tests {
         let text = "4242 (py) R thread) S 1 4242 4242 0 -1 4194560 300 0 0 0 2 1 0 0 20 0 3 0 123 1000 200 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0";
         assert_eq!(parse_task_stat(text), Some(('S', 1)));
         assert_eq!(parse_task_stat("4242 (py) S 1"), None);
+        // This thread runs now; the main thread (tid = pid) is asleep
+        // when the harness runs the test on a thread of its own.
         let me = std::process::id();
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
         let tasks = tasks(me);
         assert!(
-            tasks.iter().any(|t| t.tid == me && t.state == 'R'),
+            tasks.iter().any(|t| t.tid == tid && t.state == 'R'),
             "{tasks:?}"
         );
     }
