@@ -511,11 +511,17 @@ def measure(args, wl, python, prof, rate, tmp, tag):
             rec["profiler_cpu_after_go_s"] = max(cpu_total - cpu_go, 0.0)
             rec["profiler_cpu_window_s"] = max(cpu_end_window - cpu_go, 0.0)
             rec["profiler_processes"] = max(mon.max_procs, 1)
-            if mon.max_procs <= 1:
-                rec["profiler_rss_kib"] = ru.ru_maxrss
-            else:
+            # VmHWM as polled from /proc (reset at exec). wait4's ru_maxrss
+            # is only a fallback: Linux carries the pre-exec peak into it, so
+            # it reads the forking harness's own RSS (96 MiB once the
+            # harness had grown) for every profiler.
+            if mon.hwm:
                 rec["profiler_rss_kib"] = sum(mon.hwm.values())
-            rec["profiler_rss_sum_peak_kib"] = max(mon.peak_rss_sum, ru.ru_maxrss)
+                rec["profiler_rss_sum_peak_kib"] = max(mon.peak_rss_sum,
+                                                       rec["profiler_rss_kib"])
+            else:
+                rec["profiler_rss_kib"] = ru.ru_maxrss
+                rec["profiler_rss_sum_peak_kib"] = ru.ru_maxrss
             ns, cnt = stats_delta(bpf_go, bpf_end)
             rec["ebpf_ns"], rec["ebpf_runs"] = ns, cnt
             if isinstance(prof, TachyonBpf):

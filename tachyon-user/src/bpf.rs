@@ -76,20 +76,11 @@ impl Floor {
             .try_into()
             .map_err(prog_err("floor"))?;
         prog.load().map_err(prog_err("floor"))?;
-        let cpus = online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?;
-        for &cpu in &cpus {
-            prog.attach(
-                PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                PerfEventScope::AllProcessesOneCpu { cpu },
-                SamplePolicy::Period(1_000_000_000 / rate_hz.max(1)),
-                false,
-            )
-            .map_err(prog_err("floor"))?;
-        }
+        let cpus = attach_on_every_cpu(prog, "floor", rate_hz)?;
         Ok(Self {
             ebpf,
             _stats: stats,
-            cpus: cpus.len(),
+            cpus,
         })
     }
 
@@ -105,6 +96,27 @@ impl Floor {
         let info = prog.info().map_err(prog_err("floor"))?;
         Ok((info.run_count(), info.run_time()))
     }
+}
+
+/// Attaches `prog` to the cpu-clock event of every online CPU at `rate_hz`;
+/// returns how many CPUs.
+fn attach_on_every_cpu(
+    prog: &mut PerfEvent,
+    name: &'static str,
+    rate_hz: u64,
+) -> Result<usize, BpfError> {
+    let cpus = online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?;
+    for &cpu in &cpus {
+        prog.attach(
+            PerfEventConfig::Software(SoftwareEvent::CpuClock),
+            PerfEventScope::AllProcessesOneCpu { cpu },
+            // cpu-clock counts nanoseconds: a period gives exact timing.
+            SamplePolicy::Period(1_000_000_000 / rate_hz.max(1)),
+            false,
+        )
+        .map_err(prog_err(name))?;
+    }
+    Ok(cpus.len())
 }
 
 /// How many CPUs are online (the sampler attaches on each).
@@ -235,18 +247,7 @@ impl Sampler {
             .try_into()
             .map_err(prog_err("sample"))?;
         sample.load().map_err(prog_err("sample"))?;
-        let cpus = online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?;
-        for &cpu in &cpus {
-            sample
-                .attach(
-                    PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                    PerfEventScope::AllProcessesOneCpu { cpu },
-                    // cpu-clock counts nanoseconds: a period gives exact timing.
-                    SamplePolicy::Period(1_000_000_000 / rate_hz.max(1)),
-                    false,
-                )
-                .map_err(prog_err("sample"))?;
-        }
+        let cpus = attach_on_every_cpu(sample, "sample", rate_hz)?;
         Ok(Self {
             _ebpf: ebpf,
             procs,
@@ -255,7 +256,7 @@ impl Sampler {
             slots,
             counters,
             events: Some(events),
-            cpus: cpus.len(),
+            cpus,
             logger,
         })
     }

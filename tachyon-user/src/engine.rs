@@ -543,6 +543,25 @@ impl Engine {
         self.processes_freed += 1;
     }
 
+    /// Whether [`Self::housekeeping`] has anything to do: with `--pid` (the
+    /// run ends with its targets), while a process state is kept (thread
+    /// names to read, asyncio to look for, a state to free once its grace
+    /// period ends) and while processes are followed. An agent with nothing
+    /// to look after sets no timer at all.
+    pub(crate) fn housekeeping_due(&self) -> bool {
+        matches!(self.opts.targets, Targets::Pids(_))
+            || !self.symbols.is_empty()
+            || !self.async_pending.is_empty()
+            || self.tracker.follows_any()
+    }
+
+    /// Whether samples can come: only profiled processes are sampled (and
+    /// their samples drained before their state is freed). With none, what
+    /// wakes the reader is a process event, to be handled at once.
+    pub(crate) fn samples_expected(&self) -> bool {
+        self.tracker.live() > 0 || !self.symbols.is_empty()
+    }
+
     /// Frees the state of processes whose last samples are in; forgets
     /// followed processes that are gone.
     pub(crate) fn housekeeping(&mut self) {

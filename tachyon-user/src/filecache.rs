@@ -82,7 +82,12 @@ impl<T> FileCache<T> {
         if let Err(why) = plausible_binary(meta.len(), meta.blocks()) {
             return Err(io_error(std::io::Error::other(why)));
         }
-        let v = Arc::new(parse(file)?);
+        let parsed = parse(file);
+        // A parse reads parts of the file into buffers it frees (an
+        // interpreter's symbol tables: megabytes); glibc would keep them
+        // in the RSS of an agent that runs for weeks.
+        crate::memory::give_back();
+        let v = Arc::new(parsed?);
         if self
             .entries
             .push(key, v.clone())

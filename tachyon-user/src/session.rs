@@ -262,14 +262,24 @@ pub async fn run(
                     }
                     // The kernel woke us: drain a little later, so that
                     // one wake-up serves many records (or at once when it
-                    // is the second one).
+                    // is the second one). With nothing profiled no sample
+                    // can come: a process event woke us, handled at once
+                    // (one wake-up per exec, not two, and no delay).
                     DrainMode::OnData(delay) => {
                         guard.clear_ready();
-                        clock.woken(std::time::Instant::now(), delay);
+                        if engine.samples_expected() {
+                            clock.woken(std::time::Instant::now(), delay);
+                        } else {
+                            let more = engine.drain(guard.get_inner_mut());
+                            clock.drained(std::time::Instant::now(), more);
+                        }
                     }
                 }
             }
-            _ = ticks.drain.tick(), if matches!(drain.mode, DrainMode::Timer(_)) => {
+            // Only while samples can come: a process event finds the
+            // reader caught up (nothing profiled, nothing left in the ring
+            // once the last state's grace period is over), so it wakes it.
+            _ = ticks.drain.tick(), if matches!(drain.mode, DrainMode::Timer(_)) && engine.samples_expected() => {
                 engine.drain(ring.get_mut());
             }
             _ = sleep_until(clock.due()) => {
@@ -293,7 +303,7 @@ pub async fn run(
             _ = ticks.stats.tick(), if reporter.enabled() => {
                 reporter.update(engine.live_stats(started.elapsed()));
             }
-            _ = ticks.check.tick() => {
+            _ = ticks.check.tick(), if engine.housekeeping_due() => {
                 engine.housekeeping();
                 if engine.tracker.all_targets_gone(&engine.host) {
                     break;
@@ -331,7 +341,8 @@ async fn sleep_until(due: Option<std::time::Instant>) {
 /// How often the loop frees the state of exited processes and checks
 /// whether the `--pid` targets are gone: every 100 ms for those (the run
 /// ends soon after its targets), every 500 ms for `--all-python`, which
-/// never ends on its own (an idle agent wakes twice a second for it).
+/// never ends on its own, and only while there is something to free or
+/// follow ([`Engine::housekeeping_due`]).
 pub fn housekeeping_interval(targets: &Targets) -> Duration {
     match targets {
         Targets::AllPython => Duration::from_millis(500),

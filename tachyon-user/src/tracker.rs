@@ -374,6 +374,12 @@ impl Tracker {
         });
     }
 
+    /// Whether processes are followed until they (or their children) run
+    /// Python: [`Self::prune`] forgets those that are gone.
+    pub fn follows_any(&self) -> bool {
+        !self.followed.is_empty()
+    }
+
     /// Processes being profiled now.
     pub fn live(&self) -> usize {
         self.live.len()
