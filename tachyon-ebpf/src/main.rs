@@ -541,14 +541,13 @@ fn report_once(st: &WalkState, code: u64, fp: u32) {
     }
 }
 
-/// Frames walked per `bpf_loop` callback: the callback's call and its two
-/// map lookups are paid once per this many frames.
-const FRAMES_PER_STEP: u32 = 1;
+/// Frames walked per `bpf_loop` callback: one by the general path, then up
+/// to this many minus one by the fast path.
+const FRAMES_PER_STEP: u32 = 64;
 
-/// `bpf_loop` callback: walks up to [`FRAMES_PER_STEP`] frames. Only the
-/// first may be a code object other than the previous frame's (its
-/// fingerprint and report are the costly part, and the verifier sees them
-/// once per callback); a later one ends the batch and starts the next.
+/// `bpf_loop` callback: walks one frame by the general path, then as many
+/// as the fast path takes (up to [`FRAMES_PER_STEP`] in all): the
+/// callback's call and its two map lookups are paid once per batch.
 extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let (Some(st), Some(rec)) = (WALK.get_ptr_mut(0), SCRATCH.get_ptr_mut(0)) else {
         return 1;
@@ -556,53 +555,103 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     // SAFETY: per-CPU map values, valid for this program run and used by
     // this CPU only.
     let (st, rec) = unsafe { (&mut *st, &mut *rec) };
-    let mut i = 0;
+    if !walk_one(st, rec) {
+        return 1;
+    }
+    let mut i = 1;
     while i < FRAMES_PER_STEP {
-        match walk_one(st, rec, i == 0) {
-            Step::Next => {}
-            Step::Later => return 0,
-            Step::Stop => return 1,
+        if !walk_fast(st, rec) {
+            break;
         }
         i += 1;
     }
     0
 }
 
-/// What `walk_one` did.
-enum Step {
-    /// Appended (or skipped) a frame; the walk goes on.
-    Next,
-    /// The frame needs a fingerprint: left for the next callback.
-    Later,
-    /// The walk ends.
-    Stop,
+/// The fast path of the walk: the next frame lies in the block already
+/// read, is a Python frame and runs the previous frame's code object (a
+/// recursion), so nothing but the block is read. False, with nothing
+/// changed, when any of that does not hold (the general path takes it).
+#[inline(always)]
+fn walk_fast(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
+    let frame = st.frame;
+    if frame == 0
+        || st.frames_left == 0
+        || st.block_valid == 0
+        || frame < st.block_start
+        || st.last_code == 0
+    {
+        return false;
+    }
+    // `block_fields` checked the flags and the alignment of the offsets
+    // when it read the block (the offsets do not change during a walk).
+    if frame & 7 != 0 || st.off.flags & OFFSETS_BLOCK_READ == 0 {
+        return false;
+    }
+    let base = frame - st.block_start;
+    let (Some(previous), Some(code), Some(instr)) = (
+        block_u64(st, base + st.off.frame_previous as u64),
+        block_u64(st, base + st.off.frame_code as u64),
+        block_u64(st, base + st.off.frame_instr as u64),
+    ) else {
+        return false;
+    };
+    if st.off.flags & OFFSETS_OWNER != 0 {
+        let at = base + st.off.frame_owner as u64;
+        let Some(word) = block_u64(st, at & !7) else {
+            return false;
+        };
+        if ((word >> ((at & 7) * 8)) & 0xff) as u32 >= st.off.owner_skip_min {
+            return false;
+        }
+    }
+    let code = code & st.off.code_ptr_mask;
+    let n = st.nframes as usize;
+    if code != st.last_code || frame == st.cycle_mark || n >= MAX_FRAMES {
+        return false;
+    }
+    st.frames_left -= 1;
+    st.cycle_steps += 1;
+    if st.cycle_steps >= st.cycle_power {
+        st.cycle_mark = frame;
+        st.cycle_power = st.cycle_power.wrapping_shl(1);
+        st.cycle_steps = 0;
+    }
+    st.frame = previous;
+    let start = code.wrapping_add(st.off.code_adaptive as u64);
+    rec.frames[n] = Frame {
+        code,
+        lasti: ((instr.wrapping_sub(start) as i64) / 2) as i32,
+        fingerprint: st.last_fp,
+    };
+    st.nframes += 1;
+    if frame == st.task_frame_addr && st.task_index == 0 {
+        st.task_index = st.nframes;
+    }
+    true
 }
 
-/// Reads one frame and appends it to the sample. With `new_code` false a
-/// frame whose code object differs from the previous frame's is left as
-/// it is ([`Step::Later`]).
+/// Reads one frame and appends it to the sample (the general path); false
+/// when the walk ends.
 #[inline(always)]
-fn walk_one(st: &mut WalkState, rec: &mut SampleRecord, new_code: bool) -> Step {
+fn walk_one(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
     let frame = st.frame;
     if frame == 0 || st.frames_left == 0 {
-        return Step::Stop;
+        return false;
     }
     if !block_fields(st, frame) && !read_fields(st, frame) {
         st.flags |= SAMPLE_READ_ERROR;
-        return Step::Stop;
+        return false;
     }
     let skip = st.off.flags & OFFSETS_OWNER != 0 && st.fields.owner >= st.off.owner_skip_min;
     let code = st.fields.code & st.off.code_ptr_mask;
-    if !new_code && !skip && code != 0 && code != st.last_code {
-        return Step::Later;
-    }
     st.frames_left -= 1;
     // A frame met again: the list is a cycle (a corrupt or hostile
     // process). End the walk as truncated.
     if frame == st.cycle_mark {
         st.flags |= SAMPLE_TRUNCATED;
         count(counter::FRAME_CYCLES);
-        return Step::Stop;
+        return false;
     }
     st.cycle_steps += 1;
     if st.cycle_steps >= st.cycle_power {
@@ -626,10 +675,10 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord, new_code: bool) -> Step 
             st.nframes += 1;
             st.last_code = 0;
         }
-        return Step::Next;
+        return true;
     }
     if code == 0 {
-        return Step::Next;
+        return true;
     }
     let lasti = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
         let start = code.wrapping_add(st.off.code_adaptive as u64);
@@ -645,7 +694,7 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord, new_code: bool) -> Step 
     let n = st.nframes as usize;
     if n >= MAX_FRAMES {
         st.flags |= SAMPLE_TRUNCATED;
-        return Step::Stop;
+        return false;
     }
     rec.frames[n] = Frame {
         code,
@@ -656,7 +705,7 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord, new_code: bool) -> Step 
     if frame == st.task_frame_addr && st.task_index == 0 {
         st.task_index = st.nframes;
     }
-    Step::Next
+    true
 }
 
 /// The fingerprint of the code object at `code` (0: unreadable), reported
