@@ -584,8 +584,12 @@ fn walk_fast(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
         return false;
     }
     // `block_fields` checked the flags and the alignment of the offsets
-    // when it read the block (the offsets do not change during a walk).
-    if frame & 7 != 0 || st.off.flags & OFFSETS_BLOCK_READ == 0 {
+    // before it read the block (the offsets do not change during a walk);
+    // the flags are checked again, as cheap as a comment.
+    if frame & 7 != 0
+        || st.off.flags & OFFSETS_BLOCK_READ == 0
+        || st.off.flags & OFFSETS_INSTR_PTR == 0
+    {
         return false;
     }
     let base = frame - st.block_start;
