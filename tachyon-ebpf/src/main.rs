@@ -120,6 +120,9 @@ struct WalkState {
     cycle_power: u32,
     /// `LEAF_OPCODE_READ | byte` once the leaf's opcode was read, else 0.
     leaf_opcode: u32,
+    /// Frames the walk may still visit (Python frames and skipped ones).
+    frames_left: u32,
+    _pad0: u32,
     cycle_mark: u64,
     /// `--async-aware`: the frame embedded in the running task's coroutine
     /// (0: none), and the 1-based index it got among the frames (0: not
@@ -132,12 +135,15 @@ struct WalkState {
     buf: [u8; FRAME_BUF_SIZE],
     /// The fingerprint window of the current code object.
     cbuf: [u8; FRAME_BUF_SIZE],
+    /// The frame being walked.
+    fields: FrameFields,
     /// User address of `block[0]`, when `block_valid`.
     block_start: u64,
     block_valid: u32,
     _pad: u32,
-    /// A run of the data stack ending just past the last frame read there.
-    block: [u8; FRAME_BLOCK],
+    /// A run of the data stack ending just past the last frame read there,
+    /// as u64 words (frames and their pointer fields are 8-byte aligned).
+    block: [u64; FRAME_BLOCK / 8],
     /// Code objects met in this walk that this CPU has not reported lately:
     /// reported after the walk, by a `bpf_loop` of their own, so the
     /// verifier checks the report once, not inside every frame step.
@@ -241,45 +247,102 @@ fn read_block(st: &mut WalkState, start: u64) -> i64 {
     }
 }
 
-/// Puts the frame at `frame` into `st.buf`: from the data-stack block when
-/// it lies there (reading a new block ending at this frame when not), else
-/// with one read of the frame alone.
+/// The fields of one frame the walk needs (in the per-CPU walk state: the
+/// program's stack is small).
+#[repr(C)]
+struct FrameFields {
+    previous: u64,
+    /// Code pointer, tag bits not yet masked.
+    code: u64,
+    /// Instruction pointer ([`OFFSETS_INSTR_PTR`]) or `f_lasti` (low 32 bits).
+    instr: u64,
+    /// Owner byte (0 without [`OFFSETS_OWNER`]).
+    owner: u32,
+    _pad: u32,
+}
+
+/// The u64 at byte `off` of the block (`off` 8-aligned: the caller checked
+/// the frame and the field offsets); `None` when not inside.
 #[inline(always)]
-fn load_frame(st: &mut WalkState, frame: u64) -> bool {
+fn block_u64(st: &WalkState, off: u64) -> Option<u64> {
+    const WORDS: usize = FRAME_BLOCK / 8;
+    let i = (off >> 3) as usize;
+    if i >= WORDS {
+        return None;
+    }
+    // Masked after an opaque copy, so that the compiler keeps the mask
+    // (it would otherwise merge the bound checks of several fields into
+    // one the verifier cannot follow); a no-op since `i < WORDS`.
+    let i = core::hint::black_box(i) & (WORDS - 1);
+    Some(st.block[i])
+}
+
+/// The fields of the frame at `frame` straight from the data-stack block
+/// (3.11+), reading a new block ending at this frame when it is not inside
+/// the current one. `None`: not in a readable block, or a field not
+/// aligned: the caller reads the frame alone.
+#[inline(always)]
+fn block_fields(st: &mut WalkState, frame: u64) -> bool {
     const SPAN: u64 = FRAME_BUF_SIZE as u64;
-    if st.off.flags & OFFSETS_BLOCK_READ != 0 {
-        let inside = st.block_valid != 0
-            && frame >= st.block_start
-            && frame + SPAN <= st.block_start + FRAME_BLOCK as u64;
-        if !inside {
-            // Callers sit below their callees: end the block at this frame.
-            // Near the bottom of a data-stack chunk that reaches below the
-            // mapping; then take the frame's own page.
-            let mut start = (frame + SPAN).saturating_sub(FRAME_BLOCK as u64);
-            let mut r = read_block(st, start);
-            if r != 0 {
-                start = frame & !(FRAME_BLOCK as u64 - 1);
-                r = read_block(st, start);
-            }
-            st.block_start = start;
-            st.block_valid = (r == 0) as u32;
+    let need = (st.off.frame_read_size & (FRAME_BUF_SIZE as u32 - 1)) as u64;
+    if st.off.flags & OFFSETS_BLOCK_READ == 0
+        || st.off.flags & OFFSETS_INSTR_PTR == 0
+        || (frame | st.off.frame_previous as u64 | st.off.frame_code as u64) & 7 != 0
+        || st.off.frame_instr & 7 != 0
+        || need == 0
+    {
+        return false;
+    }
+    let inside = st.block_valid != 0
+        && frame >= st.block_start
+        && frame + need <= st.block_start + FRAME_BLOCK as u64;
+    if !inside {
+        // Callers sit below their callees: end the block at this frame.
+        // Near the bottom of a data-stack chunk that reaches below the
+        // mapping; then take the frame's own page.
+        let mut start = (frame + SPAN).saturating_sub(FRAME_BLOCK as u64);
+        let mut r = read_block(st, start);
+        if r != 0 {
+            start = frame & !(FRAME_BLOCK as u64 - 1);
+            r = read_block(st, start);
         }
-        if st.block_valid != 0 {
-            let off = frame.wrapping_sub(st.block_start) as usize;
-            if off <= FRAME_BLOCK - FRAME_BUF_SIZE {
-                // SAFETY: `off + FRAME_BUF_SIZE <= FRAME_BLOCK` was checked;
-                // source and destination are distinct fields.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        st.block.as_ptr().add(off),
-                        st.buf.as_mut_ptr(),
-                        FRAME_BUF_SIZE,
-                    )
-                };
-                return true;
-            }
+        st.block_start = start;
+        st.block_valid = (r == 0) as u32;
+        if r != 0 || frame + need > start + FRAME_BLOCK as u64 {
+            return false;
         }
     }
+    let base = frame.wrapping_sub(st.block_start);
+    let owner = if st.off.flags & OFFSETS_OWNER != 0 {
+        let at = base + st.off.frame_owner as u64;
+        let Some(word) = block_u64(st, at & !7) else {
+            return false;
+        };
+        ((word >> ((at & 7) * 8)) & 0xff) as u32
+    } else {
+        0
+    };
+    let (Some(previous), Some(code), Some(instr)) = (
+        block_u64(st, base + st.off.frame_previous as u64),
+        block_u64(st, base + st.off.frame_code as u64),
+        block_u64(st, base + st.off.frame_instr as u64),
+    ) else {
+        return false;
+    };
+    st.fields = FrameFields {
+        previous,
+        code,
+        instr,
+        owner,
+        _pad: 0,
+    };
+    true
+}
+
+/// The fields of the frame at `frame` from one read of the frame alone
+/// (into `st.buf`); `None` when it cannot be read.
+#[inline(always)]
+fn read_fields(st: &mut WalkState, frame: u64) -> bool {
     // Masked (not compared) so the verifier sees the bound: sizes are < 128.
     let size = st.off.frame_read_size & (FRAME_BUF_SIZE as u32 - 1);
     if size == 0 {
@@ -293,7 +356,27 @@ fn load_frame(st: &mut WalkState, frame: u64) -> bool {
             frame as *const c_void,
         )
     };
-    r == 0
+    if r != 0 {
+        return false;
+    }
+    let instr = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
+        buf_read::<u64>(&st.buf, st.off.frame_instr).unwrap_or(0)
+    } else {
+        buf_read::<i32>(&st.buf, st.off.frame_instr).unwrap_or(-1) as u32 as u64
+    };
+    let owner = if st.off.flags & OFFSETS_OWNER != 0 {
+        buf_read::<u8>(&st.buf, st.off.frame_owner).unwrap_or(0) as u32
+    } else {
+        0
+    };
+    st.fields = FrameFields {
+        previous: buf_read::<u64>(&st.buf, st.off.frame_previous).unwrap_or(0),
+        code: buf_read::<u64>(&st.buf, st.off.frame_code).unwrap_or(0),
+        instr,
+        owner,
+        _pad: 0,
+    };
+    true
 }
 
 /// Clamps a length to `cap` (a power of two) in a way the verifier sees:
@@ -525,7 +608,13 @@ extern "C" fn report_step(index: u64, _ctx: *mut c_void) -> i64 {
     0
 }
 
-/// `bpf_loop` callback: reads one frame and appends it to the sample.
+/// Frames walked per `bpf_loop` callback: one by the general path, then up
+/// to this many minus one by the fast path.
+const FRAMES_PER_STEP: u32 = 64;
+
+/// `bpf_loop` callback: walks one frame by the general path, then as many
+/// as the fast path takes (up to [`FRAMES_PER_STEP`] in all): the
+/// callback's call and its two map lookups are paid once per batch.
 extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     let (Some(st), Some(rec)) = (WALK.get_ptr_mut(0), SCRATCH.get_ptr_mut(0)) else {
         return 1;
@@ -533,16 +622,107 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     // SAFETY: per-CPU map values, valid for this program run and used by
     // this CPU only.
     let (st, rec) = unsafe { (&mut *st, &mut *rec) };
-    let frame = st.frame;
-    if frame == 0 {
+    if !walk_one(st, rec) {
         return 1;
     }
+    let mut i = 1;
+    while i < FRAMES_PER_STEP {
+        if !walk_fast(st, rec) {
+            break;
+        }
+        i += 1;
+    }
+    0
+}
+
+/// The fast path of the walk: the next frame lies in the block already
+/// read, is a Python frame and runs the previous frame's code object (a
+/// recursion), so nothing but the block is read. False, with nothing
+/// changed, when any of that does not hold (the general path takes it).
+#[inline(always)]
+fn walk_fast(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
+    let frame = st.frame;
+    if frame == 0
+        || st.frames_left == 0
+        || st.block_valid == 0
+        || frame < st.block_start
+        || st.last_code == 0
+    {
+        return false;
+    }
+    // `block_fields` checked the flags and the alignment of the offsets
+    // before it read the block (the offsets do not change during a walk);
+    // the flags are checked again, as cheap as a comment.
+    if frame & 7 != 0
+        || st.off.flags & OFFSETS_BLOCK_READ == 0
+        || st.off.flags & OFFSETS_INSTR_PTR == 0
+    {
+        return false;
+    }
+    let base = frame - st.block_start;
+    let (Some(previous), Some(code), Some(instr)) = (
+        block_u64(st, base + st.off.frame_previous as u64),
+        block_u64(st, base + st.off.frame_code as u64),
+        block_u64(st, base + st.off.frame_instr as u64),
+    ) else {
+        return false;
+    };
+    if st.off.flags & OFFSETS_OWNER != 0 {
+        let at = base + st.off.frame_owner as u64;
+        let Some(word) = block_u64(st, at & !7) else {
+            return false;
+        };
+        if ((word >> ((at & 7) * 8)) & 0xff) as u32 >= st.off.owner_skip_min {
+            return false;
+        }
+    }
+    let code = code & st.off.code_ptr_mask;
+    let n = st.nframes as usize;
+    if code != st.last_code || frame == st.cycle_mark || n >= MAX_FRAMES {
+        return false;
+    }
+    st.frames_left -= 1;
+    st.cycle_steps += 1;
+    if st.cycle_steps >= st.cycle_power {
+        st.cycle_mark = frame;
+        st.cycle_power = st.cycle_power.wrapping_shl(1);
+        st.cycle_steps = 0;
+    }
+    st.frame = previous;
+    let start = code.wrapping_add(st.off.code_adaptive as u64);
+    rec.frames[n] = Frame {
+        code,
+        lasti: ((instr.wrapping_sub(start) as i64) / 2) as i32,
+        fingerprint: st.last_fp,
+    };
+    st.nframes += 1;
+    if frame == st.task_frame_addr && st.task_index == 0 {
+        st.task_index = st.nframes;
+    }
+    true
+}
+
+/// Reads one frame and appends it to the sample (the general path); false
+/// when the walk ends.
+#[inline(always)]
+fn walk_one(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
+    let frame = st.frame;
+    if frame == 0 || st.frames_left == 0 {
+        return false;
+    }
+    if !block_fields(st, frame) && !read_fields(st, frame) {
+        st.flags |= SAMPLE_READ_ERROR;
+        return false;
+    }
+    let skip = st.off.flags & OFFSETS_OWNER != 0 && st.fields.owner >= st.off.owner_skip_min;
+    let code = st.fields.code & st.off.code_ptr_mask;
+    st.frames_left -= 1;
     // A frame met again: the list is a cycle (a corrupt or hostile
     // process). End the walk as truncated.
     if frame == st.cycle_mark {
         st.flags |= SAMPLE_TRUNCATED;
         count(counter::FRAME_CYCLES);
-        return 1;
+        return false;
     }
     st.cycle_steps += 1;
     if st.cycle_steps >= st.cycle_power {
@@ -550,41 +730,31 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
         st.cycle_power = st.cycle_power.wrapping_shl(1);
         st.cycle_steps = 0;
     }
-    if !load_frame(st, frame) {
-        st.flags |= SAMPLE_READ_ERROR;
-        return 1;
-    }
-    let prev = buf_read::<u64>(&st.buf, st.off.frame_previous).unwrap_or(0);
+    let prev = st.fields.previous;
     st.frame = prev;
-    if st.off.flags & OFFSETS_OWNER != 0 {
-        let owner = buf_read::<u8>(&st.buf, st.off.frame_owner).unwrap_or(0) as u32;
-        if owner >= st.off.owner_skip_min {
-            // Shim / C-stack / interpreter-owned frame: not Python. In the
-            // middle of the stack it is where C code called back into
-            // Python: leave a `<native>` marker (code 0), once, and go on.
-            let n = st.nframes as usize;
-            if prev != 0 && st.last_code != 0 && n < MAX_FRAMES {
-                rec.frames[n] = Frame {
-                    code: 0,
-                    lasti: 0,
-                    fingerprint: 0,
-                };
-                st.nframes += 1;
-                st.last_code = 0;
-            }
-            return 0;
+    if skip {
+        // Shim / C-stack / interpreter-owned frame: not Python. In the
+        // middle of the stack it is where C code called back into
+        // Python: leave a `<native>` marker (code 0), once, and go on.
+        let n = st.nframes as usize;
+        if prev != 0 && st.last_code != 0 && n < MAX_FRAMES {
+            rec.frames[n] = Frame {
+                code: 0,
+                lasti: 0,
+                fingerprint: 0,
+            };
+            st.nframes += 1;
+            st.last_code = 0;
         }
+        return true;
     }
-    let code = buf_read::<u64>(&st.buf, st.off.frame_code).unwrap_or(0) & st.off.code_ptr_mask;
     if code == 0 {
-        return 0;
+        return true;
     }
     let lasti = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
-        let ptr = buf_read::<u64>(&st.buf, st.off.frame_instr).unwrap_or(0);
         let start = code.wrapping_add(st.off.code_adaptive as u64);
+        let ptr = st.fields.instr;
         let lasti = ((ptr.wrapping_sub(start) as i64) / 2) as i32;
-        // `--opcodes`: the byte at the leaf's instruction pointer is the
-        // (specialised) instruction running now; one read per sample.
         // `--opcodes`: where the leaf's instruction is; its byte is read
         // after the walk (`read_leaf_opcode`), not here, where no stack
         // is to spare.
@@ -593,47 +763,17 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
         }
         lasti
     } else {
-        buf_read::<i32>(&st.buf, st.off.frame_instr).unwrap_or(-1)
+        st.fields.instr as u32 as i32
     };
     let fp = if code == st.last_code {
         st.last_fp
     } else {
-        // One read covers co_name and the fingerprint field.
-        // SAFETY: CODE_WINDOW <= FRAME_BUF_SIZE, the destination's length.
-        let r = unsafe {
-            bpf_probe_read_user(
-                st.cbuf.as_mut_ptr() as *mut c_void,
-                CODE_WINDOW as u32,
-                (code + st.off.code_window as u64) as *const c_void,
-            )
-        };
-        // Offsets validated by userspace: both fields lie inside the window.
-        let name = buf_read::<u64>(&st.cbuf, st.off.code_name.wrapping_sub(st.off.code_window))
-            .unwrap_or(0);
-        let field = buf_read::<u32>(
-            &st.cbuf,
-            st.off.code_fp_field.wrapping_sub(st.off.code_window),
-        )
-        .unwrap_or(0);
-        let mut fp = 0;
-        if r == 0 && name != 0 {
-            if st.off.flags & OFFSETS_NAME_HASH == 0 {
-                fp = fingerprint(name, 0, field);
-            } else if let Some(h) = read_user::<u64>(name + st.off.str_hash as u64) {
-                fp = fingerprint(name, h, field);
-            }
-        }
-        st.last_code = code;
-        st.last_fp = fp;
-        if fp != 0 && st.off.flags & OFFSETS_CODE_REPORTS != 0 {
-            queue_report(st, code, fp);
-        }
-        fp
+        code_fingerprint(st, code)
     };
     let n = st.nframes as usize;
     if n >= MAX_FRAMES {
         st.flags |= SAMPLE_TRUNCATED;
-        return 1;
+        return false;
     }
     rec.frames[n] = Frame {
         code,
@@ -644,7 +784,44 @@ extern "C" fn frame_step(_index: u64, _ctx: *mut c_void) -> i64 {
     if frame == st.task_frame_addr && st.task_index == 0 {
         st.task_index = st.nframes;
     }
-    0
+    true
+}
+
+/// The fingerprint of the code object at `code` (0: unreadable), reported
+/// to userspace when this CPU has not reported it lately.
+#[inline(always)]
+fn code_fingerprint(st: &mut WalkState, code: u64) -> u32 {
+    // One read covers co_name and the fingerprint field.
+    // SAFETY: CODE_WINDOW <= FRAME_BUF_SIZE, the destination's length.
+    let r = unsafe {
+        bpf_probe_read_user(
+            st.cbuf.as_mut_ptr() as *mut c_void,
+            CODE_WINDOW as u32,
+            (code + st.off.code_window as u64) as *const c_void,
+        )
+    };
+    // Offsets validated by userspace: both fields lie inside the window.
+    let name =
+        buf_read::<u64>(&st.cbuf, st.off.code_name.wrapping_sub(st.off.code_window)).unwrap_or(0);
+    let field = buf_read::<u32>(
+        &st.cbuf,
+        st.off.code_fp_field.wrapping_sub(st.off.code_window),
+    )
+    .unwrap_or(0);
+    let mut fp = 0;
+    if r == 0 && name != 0 {
+        if st.off.flags & OFFSETS_NAME_HASH == 0 {
+            fp = fingerprint(name, 0, field);
+        } else if let Some(h) = read_user::<u64>(name + st.off.str_hash as u64) {
+            fp = fingerprint(name, h, field);
+        }
+    }
+    st.last_code = code;
+    st.last_fp = fp;
+    if fp != 0 && st.off.flags & OFFSETS_CODE_REPORTS != 0 {
+        queue_report(st, code, fp);
+    }
+    fp
 }
 
 /// `--async-aware`: the running asyncio task of the thread whose state is
@@ -906,6 +1083,7 @@ fn capture(
     shared_set!(st, npending, 0);
     shared_set!(st, leaf_opcode, 0);
     shared_set!(st, leaf_ip, 0);
+    shared_set!(st, frames_left, max_frames + 1);
     // SAFETY: `frame_step` is a valid bpf_loop callback; it takes no context.
     unsafe {
         bpf_loop(
