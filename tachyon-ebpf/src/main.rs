@@ -521,11 +521,19 @@ fn report_code(st: &WalkState, code: u64, fp: u32) -> bool {
     // SAFETY: `rec` points at this CPU's CODE_SCRATCH value.
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*rec).header), header) };
     let size = core::mem::size_of::<CodeHeader>() + name_len + file_len + table_len;
-    if size > core::mem::size_of::<CodeRecord>() {
+    emit(rec, size, counter::CODE_REPORTS, counter::CODE_REPORTS_LOST)
+}
+
+/// Sends the first `size` bytes of the per-CPU record at `rec` to the
+/// ring buffer, counted under `sent`, or `lost` when the buffer is full;
+/// false when it was not sent (a size over the record's is never sent).
+#[inline(always)]
+fn emit<T>(rec: *mut T, size: usize, sent: u32, lost: u32) -> bool {
+    if size > core::mem::size_of::<T>() {
         return false;
     }
-    // SAFETY: `size` is at most size_of::<CodeRecord>(), the size of the
-    // map value `rec` points to.
+    // SAFETY: `size` is at most size_of::<T>(), the size of the map value
+    // `rec` points to.
     let r = unsafe {
         bpf_ringbuf_output(
             &EVENTS as *const RingBuf as *mut c_void,
@@ -534,13 +542,8 @@ fn report_code(st: &WalkState, code: u64, fp: u32) -> bool {
             wakeup_flags(),
         )
     };
-    if r == 0 {
-        count(counter::CODE_REPORTS);
-        true
-    } else {
-        count(counter::CODE_REPORTS_LOST);
-        false
-    }
+    count(if r == 0 { sent } else { lost });
+    r == 0
 }
 
 /// Queues the code object at `code` for a report after the walk unless
@@ -1203,27 +1206,11 @@ fn capture(
     let size = core::mem::size_of::<SampleHeader>()
         + n * core::mem::size_of::<Frame>()
         + (nnative + nkernel) * 8;
-    if size > core::mem::size_of::<SampleRecord>() {
-        return false;
+    if emit(rec, size, counter::EMITTED, counter::LOST) {
+        return true;
     }
-    // SAFETY: `size` is at most size_of::<SampleRecord>(), the size of the
-    // map value `rec` points to.
-    let r = unsafe {
-        bpf_ringbuf_output(
-            &EVENTS as *const RingBuf as *mut c_void,
-            rec as *mut c_void,
-            size as u64,
-            wakeup_flags(),
-        )
-    };
-    if r == 0 {
-        count(counter::EMITTED);
-        true
-    } else {
-        count(counter::LOST);
-        debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: ring buffer full, sample lost", tgid, tid);
-        false
-    }
+    debug!(&(), target: "tachyon_ebpf", "pid {} tid {}: sample not sent (ring buffer full)", tgid, tid);
+    false
 }
 
 #[perf_event]
