@@ -864,9 +864,21 @@ macro_rules! shared_set {
     };
 }
 
-/// Finds the `PyThreadState*` of the current thread, or 0.
+/// Finds the `PyThreadState*` of the current thread, or 0. With
+/// `trust_misses`, a miss remembered from under NO_TSTATE_TTL_NS ago is
+/// answered without a walk (the tick path). A thread leaving the CPU is
+/// always looked for: a new thread that first blocked before its thread
+/// state existed and then blocks for good within the TTL would otherwise
+/// never be seen (its last switch-out is its only chance).
 #[inline(always)]
-fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsbase: u64) -> u64 {
+fn find_tstate(
+    st: *mut WalkState,
+    off: &PyOffsets,
+    key: u64,
+    runtime: u64,
+    fsbase: u64,
+    trust_misses: bool,
+) -> u64 {
     if let Some(p) = TSTATE_CACHE.get_ptr(key) {
         // SAFETY: pointer from a successful map lookup.
         let ts = unsafe { *p };
@@ -878,7 +890,7 @@ fn find_tstate(st: *mut WalkState, off: &PyOffsets, key: u64, runtime: u64, fsba
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain map lookup; the value is copied out.
     if let Some(&missed) = unsafe { NO_TSTATE_SEEN.get(key) } {
-        if now.wrapping_sub(missed) < NO_TSTATE_TTL_NS {
+        if trust_misses && now.wrapping_sub(missed) < NO_TSTATE_TTL_NS {
             shared_set!(st, found, 2);
             return 0;
         }
@@ -1041,7 +1053,14 @@ fn capture(
         return false;
     }
     shared_set!(st, fsbase, fsbase);
-    let tstate = find_tstate(st, off, pid_tgid, proc_info.runtime_addr, fsbase);
+    let tstate = find_tstate(
+        st,
+        off,
+        pid_tgid,
+        proc_info.runtime_addr,
+        fsbase,
+        base_flags & SAMPLE_OFF_CPU == 0,
+    );
     if tstate == 0 && shared_get!(st, found) == 2 {
         count(counter::NO_TSTATE);
         count(counter::NO_TSTATE_REMEMBERED);
