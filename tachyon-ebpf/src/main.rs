@@ -312,31 +312,57 @@ fn block_fields(st: &mut WalkState, frame: u64) -> bool {
             return false;
         }
     }
-    let base = frame.wrapping_sub(st.block_start);
+    match block_frame(st, frame.wrapping_sub(st.block_start)) {
+        Some(f) => {
+            st.fields = f;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The fields of the frame at `base` bytes into the block read; `None`
+/// when one lies outside it.
+#[inline(always)]
+fn block_frame(st: &WalkState, base: u64) -> Option<FrameFields> {
     let owner = if st.off.flags & OFFSETS_OWNER != 0 {
         let at = base + st.off.frame_owner as u64;
-        let Some(word) = block_u64(st, at & !7) else {
-            return false;
-        };
+        let word = block_u64(st, at & !7)?;
         ((word >> ((at & 7) * 8)) & 0xff) as u32
     } else {
         0
     };
-    let (Some(previous), Some(code), Some(instr)) = (
-        block_u64(st, base + st.off.frame_previous as u64),
-        block_u64(st, base + st.off.frame_code as u64),
-        block_u64(st, base + st.off.frame_instr as u64),
-    ) else {
-        return false;
-    };
-    st.fields = FrameFields {
-        previous,
-        code,
-        instr,
+    Some(FrameFields {
+        previous: block_u64(st, base + st.off.frame_previous as u64)?,
+        code: block_u64(st, base + st.off.frame_code as u64)?,
+        instr: block_u64(st, base + st.off.frame_instr as u64)?,
         owner,
         _pad: 0,
-    };
-    true
+    })
+}
+
+/// Cycle detection (Brent): one more step; every power-of-two steps the
+/// frame is saved, and meeting it again means the list is a cycle.
+#[inline(always)]
+fn cycle_step(st: &mut WalkState, frame: u64) {
+    st.cycle_steps += 1;
+    if st.cycle_steps >= st.cycle_power {
+        st.cycle_mark = frame;
+        st.cycle_power = st.cycle_power.wrapping_shl(1);
+        st.cycle_steps = 0;
+    }
+}
+
+/// Appends the Python frame read at `frame` as the sample's frame `n`
+/// (`n < MAX_FRAMES`, checked by the caller), and notes where the running
+/// task's coroutine frame is.
+#[inline(always)]
+fn push_frame(st: &mut WalkState, rec: &mut SampleRecord, n: usize, frame: u64, f: Frame) {
+    rec.frames[n] = f;
+    st.nframes += 1;
+    if frame == st.task_frame_addr && st.task_index == 0 {
+        st.task_index = st.nframes;
+    }
 }
 
 /// The fields of the frame at `frame` from one read of the frame alone
@@ -662,46 +688,33 @@ fn walk_fast(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
     {
         return false;
     }
-    let base = frame - st.block_start;
-    let (Some(previous), Some(code), Some(instr)) = (
-        block_u64(st, base + st.off.frame_previous as u64),
-        block_u64(st, base + st.off.frame_code as u64),
-        block_u64(st, base + st.off.frame_instr as u64),
-    ) else {
+    let Some(f) = block_frame(st, frame - st.block_start) else {
         return false;
     };
-    if st.off.flags & OFFSETS_OWNER != 0 {
-        let at = base + st.off.frame_owner as u64;
-        let Some(word) = block_u64(st, at & !7) else {
-            return false;
-        };
-        if ((word >> ((at & 7) * 8)) & 0xff) as u32 >= st.off.owner_skip_min {
-            return false;
-        }
+    if st.off.flags & OFFSETS_OWNER != 0 && f.owner >= st.off.owner_skip_min {
+        return false;
     }
-    let code = code & st.off.code_ptr_mask;
+    let code = f.code & st.off.code_ptr_mask;
     let n = st.nframes as usize;
     if code != st.last_code || frame == st.cycle_mark || n >= MAX_FRAMES {
         return false;
     }
     st.frames_left -= 1;
-    st.cycle_steps += 1;
-    if st.cycle_steps >= st.cycle_power {
-        st.cycle_mark = frame;
-        st.cycle_power = st.cycle_power.wrapping_shl(1);
-        st.cycle_steps = 0;
-    }
-    st.frame = previous;
+    cycle_step(st, frame);
+    st.frame = f.previous;
     let start = code.wrapping_add(st.off.code_adaptive as u64);
-    rec.frames[n] = Frame {
-        code,
-        lasti: ((instr.wrapping_sub(start) as i64) / 2) as i32,
-        fingerprint: st.last_fp,
-    };
-    st.nframes += 1;
-    if frame == st.task_frame_addr && st.task_index == 0 {
-        st.task_index = st.nframes;
-    }
+    let fingerprint = st.last_fp;
+    push_frame(
+        st,
+        rec,
+        n,
+        frame,
+        Frame {
+            code,
+            lasti: ((f.instr.wrapping_sub(start) as i64) / 2) as i32,
+            fingerprint,
+        },
+    );
     true
 }
 
@@ -727,12 +740,7 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
         count(counter::FRAME_CYCLES);
         return false;
     }
-    st.cycle_steps += 1;
-    if st.cycle_steps >= st.cycle_power {
-        st.cycle_mark = frame;
-        st.cycle_power = st.cycle_power.wrapping_shl(1);
-        st.cycle_steps = 0;
-    }
+    cycle_step(st, frame);
     let prev = st.fields.previous;
     st.frame = prev;
     if skip {
@@ -778,15 +786,17 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
         st.flags |= SAMPLE_TRUNCATED;
         return false;
     }
-    rec.frames[n] = Frame {
-        code,
-        lasti,
-        fingerprint: fp,
-    };
-    st.nframes += 1;
-    if frame == st.task_frame_addr && st.task_index == 0 {
-        st.task_index = st.nframes;
-    }
+    push_frame(
+        st,
+        rec,
+        n,
+        frame,
+        Frame {
+            code,
+            lasti,
+            fingerprint: fp,
+        },
+    );
     true
 }
 
