@@ -163,6 +163,10 @@ pub struct CodeCapture {
     pub bytes_size: u32,
     /// `bytes + x` → `ob_sval`.
     pub bytes_data: u32,
+    /// Object + x → `ob_type`: what is reported must be a code object
+    /// ([`ProcInfo::code_type`]), not whatever a torn frame pointed at.
+    pub ob_type: u32,
+    pub _pad: u32,
 }
 
 /// One profiled process, written by userspace into `PY_PROCS` keyed by tgid.
@@ -189,6 +193,9 @@ pub struct ProcInfo {
     /// the frame the kernel looks for in the walk ([`SampleHeader::task_frame`]).
     pub async_coro_frame: u32,
     pub _pad2: u32,
+    /// Address of `PyCode_Type` in the process (0: not known, nothing is
+    /// checked): an object reported as a code object must have this type.
+    pub code_type: u64,
 }
 
 /// Global configuration, entry 0 of the `CONFIG` array.
@@ -278,6 +285,11 @@ pub const SAMPLE_IN_GC: u32 = 1 << 6;
 pub const SAMPLE_PREEMPTED: u32 = 1 << 7;
 /// `SampleHeader::flags`, off-CPU only: uninterruptible wait (disk I/O).
 pub const SAMPLE_UNINTERRUPTIBLE: u32 = 1 << 8;
+/// `SampleHeader::flags`: the frame list came round to a frame again. What
+/// was read is not one stack (a list read while the interpreter relinked
+/// it, or a corrupt process): its frames are not named, the sample is
+/// `<stack unreadable>` (counted in [`counter::FRAME_CYCLES`]).
+pub const SAMPLE_TORN: u32 = 1 << 9;
 /// Kernel stack frames kept per sample (`--kernel`).
 pub const MAX_KERNEL_FRAMES: usize = 64;
 /// Native user stack frames kept per sample (`--native`).
@@ -390,7 +402,7 @@ pub struct ProcEvent {
 const _: () = {
     // 26 × u32, the 14 × u32 of the capture, then one u64:
     // 26 * 4 = 104, + 56 = 160, + 8 = 168.
-    assert!(core::mem::size_of::<PyOffsets>() == 168);
+    assert!(core::mem::size_of::<PyOffsets>() == 176);
     assert!(core::mem::offset_of!(PyOffsets, runtime_interp_head) == 0);
     assert!(core::mem::offset_of!(PyOffsets, interp_next) == 4);
     assert!(core::mem::offset_of!(PyOffsets, interp_threads_head) == 8);
@@ -418,11 +430,11 @@ const _: () = {
     assert!(core::mem::offset_of!(PyOffsets, exc_previous) == 96);
     assert!(core::mem::offset_of!(PyOffsets, code_window) == 100);
     assert!(core::mem::offset_of!(PyOffsets, capture) == 104);
-    assert!(core::mem::offset_of!(PyOffsets, code_ptr_mask) == 160);
+    assert!(core::mem::offset_of!(PyOffsets, code_ptr_mask) == 168);
 };
 
 const _: () = {
-    assert!(core::mem::size_of::<CodeCapture>() == 56);
+    assert!(core::mem::size_of::<CodeCapture>() == 64);
     assert!(core::mem::offset_of!(CodeCapture, qualname) == 0);
     assert!(core::mem::offset_of!(CodeCapture, filename) == 4);
     assert!(core::mem::offset_of!(CodeCapture, linetable) == 8);
@@ -437,6 +449,7 @@ const _: () = {
     assert!(core::mem::offset_of!(CodeCapture, str_ascii_bit) == 44);
     assert!(core::mem::offset_of!(CodeCapture, bytes_size) == 48);
     assert!(core::mem::offset_of!(CodeCapture, bytes_data) == 52);
+    assert!(core::mem::offset_of!(CodeCapture, ob_type) == 56);
 };
 
 const _: () = {
@@ -457,7 +470,7 @@ const _: () = {
 };
 
 const _: () = {
-    assert!(core::mem::size_of::<ProcInfo>() == 40);
+    assert!(core::mem::size_of::<ProcInfo>() == 48);
     assert!(core::mem::offset_of!(ProcInfo, runtime_addr) == 0);
     assert!(core::mem::offset_of!(ProcInfo, version_slot) == 8);
     assert!(core::mem::offset_of!(ProcInfo, epoch) == 12);
@@ -466,6 +479,7 @@ const _: () = {
     assert!(core::mem::offset_of!(ProcInfo, async_task_coro) == 28);
     assert!(core::mem::offset_of!(ProcInfo, async_coro_frame) == 32);
     assert!(core::mem::offset_of!(ProcInfo, _pad2) == 36);
+    assert!(core::mem::offset_of!(ProcInfo, code_type) == 40);
 };
 
 const _: () = {
@@ -560,8 +574,21 @@ pub mod counter {
     pub const COUNT: u32 = 13;
 }
 
-/// Fingerprint of a code object from its `co_name` pointer, the hash of that
-/// name and one u32 field; computed identically in the kernel and in
+/// What a fingerprint mixes in besides `co_name`'s address where no field
+/// of the code object tells code objects apart (up to 3.11,
+/// [`OFFSETS_NAME_HASH`]): the hash of `co_name` and the addresses of
+/// `co_filename` and of the line table. Every module body is `<module>` at
+/// line 1 (and every lambda and comprehension of a line shares its name):
+/// a module body freed after its import and the next one made at the same
+/// address differ in their file and line table, which outlive neither.
+#[inline(always)]
+pub fn identity_mix(name_hash: u64, filename_ptr: u64, table_ptr: u64) -> u64 {
+    name_hash ^ filename_ptr.rotate_left(29) ^ table_ptr.rotate_left(47)
+}
+
+/// Fingerprint of a code object from its `co_name` pointer, what
+/// [`identity_mix`] gives (or 0 where `field` alone tells code objects
+/// apart) and one u32 field; computed identically in the kernel and in
 /// userspace. Never 0 for a readable object.
 #[inline(always)]
 pub fn fingerprint(name_ptr: u64, name_hash: u64, field: u32) -> u32 {

@@ -32,7 +32,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use tachyon_common::{
-    counter, fingerprint, CodeCapture, CodeHeader, CodeRecord, Config, Frame, ProcEvent, ProcInfo,
+    counter, fingerprint, identity_mix, CodeCapture, CodeHeader, CodeRecord, Config, Frame, ProcEvent, ProcInfo,
     PyOffsets, SampleHeader, SampleRecord, CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_FILE_MAX,
     CODE_NAME_CUT, CODE_NAME_MAX, CODE_SEEN_SLOTS, CODE_TABLE_CUT, CODE_TABLE_MAX,
     CODE_TABLE_MISSING, CODE_WINDOW, EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
@@ -41,7 +41,7 @@ use tachyon_common::{
     MAX_THREAD_CACHE, MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
     OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
     OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, LEAF_OPCODE_READ, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
-    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR,
+    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TORN,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
 
@@ -98,6 +98,8 @@ struct WalkState {
     /// The process walked, and its epoch (`ProcInfo::epoch`).
     pid: u32,
     epoch: u32,
+    /// `ProcInfo::code_type` of the process walked.
+    code_type: u64,
     /// Next frame to read (0: done).
     frame: u64,
     /// Thread-list cursor, then the thread state found (0: none).
@@ -164,7 +166,7 @@ struct PendingReport {
 
 /// Code reports one sample sends at most; code objects beyond them are
 /// reported by a later sample (they are not marked as seen).
-const PENDING_REPORTS: usize = 8;
+const PENDING_REPORTS: usize = 16;
 
 #[inline(always)]
 fn count(idx: u32) {
@@ -618,6 +620,13 @@ extern "C" fn report_step(index: u64, _ctx: *mut c_void) -> i64 {
         return 1;
     }
     let p = st.pending[i];
+    // Only a code object is reported: a frame torn by the sample (its
+    // code pointer left from a frame that ended) may point at anything.
+    // Not reported, its frame is named by a read of it, which checks too.
+    let ob_type = read_user::<u64>(p.code.wrapping_add(st.off.capture.ob_type as u64));
+    if st.code_type != 0 && ob_type != Some(st.code_type) {
+        return 0;
+    }
     // The code object's window again (the walk has read others since).
     // SAFETY: CODE_WINDOW <= FRAME_BUF_SIZE, the destination's length.
     let r = unsafe {
@@ -733,10 +742,11 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
     let skip = st.off.flags & OFFSETS_OWNER != 0 && st.fields.owner >= st.off.owner_skip_min;
     let code = st.fields.code & st.off.code_ptr_mask;
     st.frames_left -= 1;
-    // A frame met again: the list is a cycle (a corrupt or hostile
-    // process). End the walk as truncated.
+    // A frame met again: the list is a cycle (read while the interpreter
+    // relinked it, or a corrupt or hostile process). End the walk: the
+    // sample is torn.
     if frame == st.cycle_mark {
-        st.flags |= SAMPLE_TRUNCATED;
+        st.flags |= SAMPLE_TORN;
         count(counter::FRAME_CYCLES);
         return false;
     }
@@ -826,7 +836,11 @@ fn code_fingerprint(st: &mut WalkState, code: u64) -> u32 {
         if st.off.flags & OFFSETS_NAME_HASH == 0 {
             fp = fingerprint(name, 0, field);
         } else if let Some(h) = read_user::<u64>(name + st.off.str_hash as u64) {
-            fp = fingerprint(name, h, field);
+            let at = |off: u32| {
+                buf_read::<u64>(&st.cbuf, off.wrapping_sub(st.off.code_window)).unwrap_or(0)
+            };
+            let mix = identity_mix(h, at(st.off.capture.filename), at(st.off.capture.linetable));
+            fp = fingerprint(name, mix, field);
         }
     }
     st.last_code = code;
@@ -1044,6 +1058,7 @@ fn capture(
     unsafe { core::ptr::copy_nonoverlapping(off as *const PyOffsets, core::ptr::addr_of_mut!((*st).off), 1) };
     shared_set!(st, pid, tgid);
     shared_set!(st, epoch, proc_info.epoch);
+    shared_set!(st, code_type, proc_info.code_type);
     // SAFETY: bpf_get_current_task has no preconditions.
     let task = unsafe { bpf_get_current_task() };
     let mut fsbase: u64 = 0;
@@ -1140,7 +1155,7 @@ fn capture(
     }
     read_leaf_opcode(st);
     let mut flags = shared_get!(st, flags);
-    if shared_get!(st, frame) != 0 && flags & SAMPLE_READ_ERROR == 0 {
+    if shared_get!(st, frame) != 0 && flags & (SAMPLE_READ_ERROR | SAMPLE_TORN) == 0 {
         flags |= SAMPLE_TRUNCATED;
     }
     if flags & SAMPLE_TRUNCATED != 0 {

@@ -6,7 +6,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use tachyon_common::{
-    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_UNINTERRUPTIBLE,
+    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TORN,
+    SAMPLE_UNINTERRUPTIBLE,
 };
 
 use crate::native::{NativeFrame, NativeStack};
@@ -100,7 +101,7 @@ impl Assembler {
         }
         // A stack is never just its process: say why there is no frame.
         if ids.is_empty() {
-            let why = if flags & SAMPLE_READ_ERROR != 0 {
+            let why = if flags & (SAMPLE_READ_ERROR | SAMPLE_TORN) != 0 {
                 STACK_UNREADABLE
             } else {
                 NO_PYTHON_FRAME
@@ -665,6 +666,8 @@ mod tests {
             // Only the C entry below the first frame: no Python frame.
             (SAMPLE_ON_CPU, vec![native], NO_PYTHON_FRAME),
             (SAMPLE_ON_CPU | SAMPLE_READ_ERROR, vec![], STACK_UNREADABLE),
+            // A cyclic frame list: its frames were left out.
+            (SAMPLE_ON_CPU | SAMPLE_TORN, vec![], STACK_UNREADABLE),
         ] {
             let mut ids = python;
             let stack = a.assemble(&mut p, flags, &mut ids, None, &[]);

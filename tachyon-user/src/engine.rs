@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aya::maps::{MapData, RingBuf};
 use aya_log::EbpfLogger;
-use tachyon_common::{counter, ProcInfo, SampleHeader, SAMPLE_OFF_CPU};
+use tachyon_common::{counter, ProcInfo, SampleHeader, SAMPLE_OFF_CPU, SAMPLE_TORN};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::mpsc;
@@ -418,6 +418,7 @@ impl Engine {
             async_task_coro: asyncio.map_or(0, |a| a.asyncio.task_coro),
             async_coro_frame: asyncio.map_or(0, |a| a.coroutines.gen_iframe),
             _pad2: 0,
+            code_type: proc.code_type,
         })
     }
 
@@ -614,10 +615,15 @@ impl Engine {
         ids.clear();
         let mut raw = std::mem::take(&mut self.raw_frames);
         raw.clear();
-        raw.extend(frames);
+        // A torn sample's frames are not one stack: none is named (the
+        // stack is `<stack unreadable>`).
+        let torn = header.flags & SAMPLE_TORN != 0;
+        if !torn {
+            raw.extend(frames);
+        }
         sym.stack(&raw, header.leaf_opcode, &mut self.profile, &mut ids);
         self.raw_frames = raw;
-        if header.task != 0 {
+        if header.task != 0 && !torn {
             sym.task_stack(&mut ids, header.task, header.task_frame, &mut self.profile);
         }
         if self.opts.async_mode == Some(AsyncMode::All) {

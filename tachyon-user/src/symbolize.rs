@@ -673,7 +673,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use tachyon_common::{fingerprint, CodeHeader, EVENT_CODE};
+    use tachyon_common::{fingerprint, identity_mix, CodeHeader, EVENT_CODE};
 
     use crate::profile::{FrameKind, Instr, ProfileMeta};
     use crate::python::layout::layout_for;
@@ -787,7 +787,10 @@ mod tests {
     /// The fingerprint the kernel reports for `f` (see `frame_step`).
     fn fp(minor: u32, f: &Func) -> u32 {
         if minor <= 11 {
-            fingerprint(f.name_at, f.name_hash, f.firstlineno)
+            // co_filename and co_linetable as `memory_with` places them.
+            let (filename, linetable) = (f.name_at + 0x200, f.name_at + 0x300);
+            let mix = identity_mix(f.name_hash, filename, linetable);
+            fingerprint(f.name_at, mix, f.firstlineno)
         } else {
             fingerprint(f.name_at, 0, f.version)
         }

@@ -95,6 +95,19 @@ fn assert_names(label: &str, stacks: &[Stack], stderr: &str) {
                 "{label}: a frame without a line: {f:?} in {:?}",
                 s.frames
             );
+            // A code object named from a stale entry (one freed and
+            // another made at its address) shows another file's lines.
+            if let Some(p) = parsed.as_ref() {
+                if let Some(n) = line_count(&p.file) {
+                    assert!(
+                        p.line <= n,
+                        "{label}: line {} of {} ({n} lines): {:?}",
+                        p.line,
+                        p.file,
+                        s.frames
+                    );
+                }
+            }
             assert!(
                 !(f.starts_with("__init__ (__init__")),
                 "{label}: the interpreter's __init__ shim is shown: {:?}",
@@ -114,6 +127,20 @@ fn assert_names(label: &str, stacks: &[Stack], stderr: &str) {
         summary["frames unsymbolized"] * 1000.0 <= total as f64 * UNKNOWN_PER_MILLE as f64,
         "{label}: {stderr}"
     );
+}
+
+/// Lines in the source file at `path` (`None`: not a file on disk).
+fn line_count(path: &str) -> Option<u32> {
+    thread_local! {
+        static COUNTS: std::cell::RefCell<std::collections::HashMap<String, Option<u32>>> =
+            Default::default();
+    }
+    COUNTS.with(|c| {
+        *c.borrow_mut().entry(path.to_string()).or_insert_with(|| {
+            let text = std::fs::read(path).ok()?;
+            Some(text.split(|&b| b == b'\n').count() as u32)
+        })
+    })
 }
 
 /// Samples whose leaf is the body of a module being imported (a code

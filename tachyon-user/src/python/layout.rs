@@ -119,6 +119,8 @@ pub const fn code_capture(c: &CodeLayout, o: &ObjectLayout) -> CodeCapture {
         str_ascii_bit: o.unicode_bits.ascii,
         bytes_size: o.bytes_size,
         bytes_data: o.bytes_data,
+        ob_type: o.ob_type,
+        _pad: 0,
     }
 }
 

@@ -142,12 +142,14 @@ fn code_header(
     }
     let name_ptr = field(c.name)?;
     let fp_field = le_u32(&head, c.fp_field).unwrap_or(0);
-    let name_hash = if layout.code.fp_unique {
+    let mix = if layout.code.fp_unique {
         0
     } else {
-        mem.read_u64(field_at("str", name_ptr, layout.objects.unicode_hash)?)?
+        let hash = mem.read_u64(field_at("str", name_ptr, layout.objects.unicode_hash)?)?;
+        let at = |off: u32| le_u64(&head, off).unwrap_or(0);
+        tachyon_common::identity_mix(hash, at(c.filename), at(c.linetable))
     };
-    let fingerprint = tachyon_common::fingerprint(name_ptr, name_hash, fp_field);
+    let fingerprint = tachyon_common::fingerprint(name_ptr, mix, fp_field);
     Ok((head, fingerprint))
 }
 
@@ -234,7 +236,7 @@ mod tests {
     use super::*;
     use crate::python::layout::layout_for;
     use crate::python::memory::FakeMemory;
-    use tachyon_common::fingerprint;
+    use tachyon_common::{fingerprint, identity_mix};
 
     const STR_TYPE: u64 = 0x7f00_0000_1000;
     const BYTES_TYPE: u64 = 0x7f00_0000_2000;
@@ -598,11 +600,12 @@ mod tests {
         }
     }
 
-    /// The kernel's fingerprint (`frame_step`): co_name's address, its hash
-    /// up to 3.11 (0 after), and co_firstlineno up to 3.11, co_version after.
+    /// The kernel's fingerprint (`frame_step`): co_name's address, up to
+    /// 3.11 its hash and the addresses of co_filename and the line table
+    /// (0 after), and co_firstlineno up to 3.11, co_version after.
     fn kernel_fp(minor: u32) -> u32 {
         match minor {
-            ..=11 => fingerprint(NAME, NAME_HASH, 42),
+            ..=11 => fingerprint(NAME, identity_mix(NAME_HASH, FILENAME, LINETABLE), 42),
             _ => fingerprint(NAME, 0, 7),
         }
     }
@@ -676,9 +679,24 @@ mod tests {
                 fingerprint(NAME + 0x100, 0, 7),
             ];
             if minor <= 11 {
-                others.push(fingerprint(NAME, NAME_HASH ^ 1, 42));
-                others.push(fingerprint(NAME, NAME_HASH, 43));
+                let mix = identity_mix(NAME_HASH, FILENAME, LINETABLE);
+                others.push(fingerprint(NAME, mix ^ 1, 42));
+                others.push(fingerprint(NAME, mix, 43));
                 others.push(fingerprint(NAME, 0, 42));
+                // The same name and first line in another file, or with
+                // another line table (a module body freed and the next one
+                // made at its address: both `<module>` at line 1).
+                others.push(fingerprint(
+                    NAME,
+                    identity_mix(NAME_HASH, FILENAME + 0x40, LINETABLE),
+                    42,
+                ));
+                others.push(fingerprint(
+                    NAME,
+                    identity_mix(NAME_HASH, FILENAME, LINETABLE + 0x40),
+                    42,
+                ));
+                others.push(fingerprint(NAME, NAME_HASH, 42));
             } else {
                 others.push(fingerprint(NAME, 0, 8));
                 others.push(fingerprint(NAME, NAME_HASH, 7));

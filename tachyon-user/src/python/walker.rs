@@ -11,7 +11,7 @@
 //! here merges with the same stack sampled in the kernel.
 
 use tachyon_common::{
-    fingerprint, Frame, PyOffsets, CODE_WINDOW, MAX_FRAMES, MAX_INTERPRETERS_WALK,
+    fingerprint, identity_mix, Frame, PyOffsets, CODE_WINDOW, MAX_FRAMES, MAX_INTERPRETERS_WALK,
     MAX_THREADS_WALK, OFFSETS_CFRAME, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
     OFFSETS_OWNER,
 };
@@ -219,8 +219,13 @@ fn code_fingerprint(mem: &dyn RemoteMemory, k: &PyOffsets, code: u64) -> u32 {
     if k.flags & OFFSETS_NAME_HASH == 0 {
         return fingerprint(name, 0, field);
     }
+    let at = |off: u32| u64_at(&window, off.wrapping_sub(k.code_window));
     match mem.read_u64(name.wrapping_add(k.str_hash as u64)) {
-        Ok(hash) => fingerprint(name, hash, field),
+        Ok(hash) => fingerprint(
+            name,
+            identity_mix(hash, at(k.capture.filename), at(k.capture.linetable)),
+            field,
+        ),
         Err(_) => 0,
     }
 }
