@@ -891,9 +891,10 @@ macro_rules! shared_set {
 /// Finds the `PyThreadState*` of the current thread, or 0. With
 /// `trust_misses`, a miss remembered from under NO_TSTATE_TTL_NS ago is
 /// answered without a walk (the tick path). A thread leaving the CPU is
-/// always looked for: a new thread that first blocked before its thread
-/// state existed and then blocks for good within the TTL would otherwise
-/// never be seen (its last switch-out is its only chance).
+/// always looked for (unless its process's memory cannot be read): a new
+/// thread that first blocked before its thread state existed and then
+/// blocks for good within the TTL would otherwise never be seen (its last
+/// switch-out is its only chance).
 #[inline(always)]
 fn find_tstate(
     st: *mut WalkState,
@@ -914,7 +915,12 @@ fn find_tstate(
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain map lookup; the value is copied out.
     if let Some(&missed) = unsafe { NO_TSTATE_SEEN.get(key) } {
-        if trust_misses && now.wrapping_sub(missed) < NO_TSTATE_TTL_NS {
+        // A thread whose process's memory cannot be read (a thread
+        // exiting has none left) cannot be walked for either.
+        if now.wrapping_sub(missed) < NO_TSTATE_TTL_NS
+            && (trust_misses
+                || read_user::<u64>(runtime + off.runtime_interp_head as u64).is_none())
+        {
             shared_set!(st, found, 2);
             return 0;
         }
