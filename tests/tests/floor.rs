@@ -32,10 +32,13 @@ fn the_floor_runs_at_the_rate_on_every_cpu() {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     assert_eq!(cpus, online, "{stdout}");
     assert!((1.9..3.0).contains(&secs), "{stdout}");
-    // cpu-clock ticks on idle CPUs too; a loaded machine may lose a few.
+    // cpu-clock ticks on idle CPUs too; a loaded machine may lose some
+    // (a CI run at load ~3 got 0.7996 of them). At most half a CPU's runs
+    // may be missing, so a CPU left out fails on any machine.
     let expected = 1000.0 * secs * cpus;
+    let min_share = (1.0 - 0.5 / cpus).max(0.75);
     assert!(
-        runs >= 0.8 * expected && runs <= 1.1 * expected,
+        runs >= min_share * expected && runs <= 1.1 * expected,
         "{runs} runs, {expected:.0} expected\n{stdout}"
     );
 }
