@@ -400,8 +400,8 @@ pub struct ProcEvent {
 // changing the layout on one side only.
 
 const _: () = {
-    // 26 × u32, the 14 × u32 of the capture, then one u64:
-    // 26 * 4 = 104, + 56 = 160, + 8 = 168.
+    // 26 × u32, the 16 × u32 of the capture, then one u64:
+    // 26 * 4 = 104, + 64 = 168, + 8 = 176.
     assert!(core::mem::size_of::<PyOffsets>() == 176);
     assert!(core::mem::offset_of!(PyOffsets, runtime_interp_head) == 0);
     assert!(core::mem::offset_of!(PyOffsets, interp_next) == 4);

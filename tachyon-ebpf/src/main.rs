@@ -711,7 +711,6 @@ fn walk_fast(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
     st.frames_left -= 1;
     cycle_step(st, frame);
     st.frame = f.previous;
-    let start = code.wrapping_add(st.off.code_adaptive as u64);
     let fingerprint = st.last_fp;
     push_frame(
         st,
@@ -720,11 +719,20 @@ fn walk_fast(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
         frame,
         Frame {
             code,
-            lasti: ((f.instr.wrapping_sub(start) as i64) / 2) as i32,
+            lasti: instr_index(st, code, f.instr),
             fingerprint,
         },
     );
     true
+}
+
+/// The index of the code unit at instruction pointer `ptr` in the code
+/// object at `code` ([`OFFSETS_INSTR_PTR`] layouts: 2-byte units from
+/// `co_code_adaptive`).
+#[inline(always)]
+fn instr_index(st: &WalkState, code: u64, ptr: u64) -> i32 {
+    let start = code.wrapping_add(st.off.code_adaptive as u64);
+    ((ptr.wrapping_sub(start) as i64) / 2) as i32
 }
 
 /// Reads one frame and appends it to the sample (the general path); false
@@ -773,9 +781,8 @@ fn walk_one(st: &mut WalkState, rec: &mut SampleRecord) -> bool {
         return true;
     }
     let lasti = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
-        let start = code.wrapping_add(st.off.code_adaptive as u64);
         let ptr = st.fields.instr;
-        let lasti = ((ptr.wrapping_sub(start) as i64) / 2) as i32;
+        let lasti = instr_index(st, code, ptr);
         // `--opcodes`: where the leaf's instruction is; its byte is read
         // after the walk (`read_leaf_opcode`), not here, where no stack
         // is to spare.
@@ -913,21 +920,23 @@ fn find_tstate(
     }
     // SAFETY: bpf_ktime_get_ns has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    // SAFETY: plain map lookup; the value is copied out.
-    if let Some(&missed) = unsafe { NO_TSTATE_SEEN.get(key) } {
-        // A thread whose process's memory cannot be read (a thread
-        // exiting has none left) cannot be walked for either.
-        if now.wrapping_sub(missed) < NO_TSTATE_TTL_NS
-            && (trust_misses
-                || read_user::<u64>(runtime + off.runtime_interp_head as u64).is_none())
-        {
-            shared_set!(st, found, 2);
-            return 0;
-        }
+    // SAFETY: plain map lookup; the value is copied out at once.
+    let remembered = unsafe { NO_TSTATE_SEEN.get(key) }
+        .is_some_and(|&missed| now.wrapping_sub(missed) < NO_TSTATE_TTL_NS);
+    if remembered && trust_misses {
+        shared_set!(st, found, 2);
+        return 0;
+    }
+    let first_interp = read_user::<u64>(runtime + off.runtime_interp_head as u64);
+    // A thread whose process's memory cannot be read (a thread exiting
+    // has none left) cannot be walked for either.
+    if remembered && first_interp.is_none() {
+        shared_set!(st, found, 2);
+        return 0;
     }
     count(counter::TSTATE_WALKS);
     shared_set!(st, steps_left, MAX_THREADS_WALK);
-    let mut interp = read_user::<u64>(runtime + off.runtime_interp_head as u64).unwrap_or(0);
+    let mut interp = first_interp.unwrap_or(0);
     // Whether the first interpreter has any thread state yet.
     let mut any_tstate = false;
     let mut i = 0;
