@@ -32,16 +32,17 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use tachyon_common::{
-    counter, fingerprint, identity_mix, CodeCapture, CodeHeader, CodeRecord, Config, Frame, ProcEvent, ProcInfo,
-    PyOffsets, SampleHeader, SampleRecord, CODE_FILE_CUT, CODE_FILE_KIND_SHIFT, CODE_FILE_MAX,
-    CODE_NAME_CUT, CODE_NAME_MAX, CODE_SEEN_SLOTS, CODE_TABLE_CUT, CODE_TABLE_MAX,
-    CODE_TABLE_MISSING, CODE_WINDOW, EVENT_CODE, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE,
-    EVENT_SWITCH_IN, FRAME_BLOCK, FRAME_BUF_SIZE, MAX_FRAMES, MAX_INTERPRETERS_WALK,
-    MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES, MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK,
-    MAX_THREAD_CACHE, MAX_VERSION_SLOTS, NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME,
-    OFFSETS_CODE_REPORTS, OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR,
-    OFFSETS_NAME_HASH, OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, LEAF_OPCODE_READ, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION,
-    SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TORN,
+    counter, fingerprint, identity_mix, CodeCapture, CodeHeader, CodeRecord, Config, Frame,
+    ProcEvent, ProcInfo, PyOffsets, SampleHeader, SampleRecord, CODE_FILE_CUT,
+    CODE_FILE_KIND_SHIFT, CODE_FILE_MAX, CODE_NAME_CUT, CODE_NAME_MAX, CODE_SEEN_SLOTS,
+    CODE_TABLE_CUT, CODE_TABLE_MAX, CODE_TABLE_MISSING, CODE_WINDOW, EVENT_CODE, EVENT_EXEC,
+    EVENT_EXIT, EVENT_FORK, EVENT_SAMPLE, EVENT_SWITCH_IN, FRAME_BLOCK, FRAME_BUF_SIZE,
+    LEAF_OPCODE_READ, MAX_FRAMES, MAX_INTERPRETERS_WALK, MAX_KERNEL_FRAMES, MAX_NATIVE_FRAMES,
+    MAX_OFF_CPU_FRAMES, MAX_PROCESSES, MAX_THREADS_WALK, MAX_THREAD_CACHE, MAX_VERSION_SLOTS,
+    NO_TSTATE_TTL_NS, OFFSETS_BLOCK_READ, OFFSETS_CFRAME, OFFSETS_CODE_REPORTS,
+    OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
+    OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC,
+    SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TORN,
     SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
 };
 
@@ -1044,7 +1045,11 @@ fn read_leaf_opcode(st: *mut WalkState) {
         )
     };
     let byte = shared_get!(st, leaf_opcode) & 0xff;
-    shared_set!(st, leaf_opcode, if r == 0 { LEAF_OPCODE_READ | byte } else { 0 });
+    shared_set!(
+        st,
+        leaf_opcode,
+        if r == 0 { LEAF_OPCODE_READ | byte } else { 0 }
+    );
 }
 
 /// Walks the current thread's Python stack (at most `max_frames` frames)
@@ -1070,7 +1075,13 @@ fn capture(
     // SAFETY: `off` is a PY_OFFSETS map value and `st` this CPU's WALK map
     // value: both valid for a PyOffsets, and distinct. Copied map to map,
     // not through the stack (the program's stack is small).
-    unsafe { core::ptr::copy_nonoverlapping(off as *const PyOffsets, core::ptr::addr_of_mut!((*st).off), 1) };
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            off as *const PyOffsets,
+            core::ptr::addr_of_mut!((*st).off),
+            1,
+        )
+    };
     shared_set!(st, pid, tgid);
     shared_set!(st, epoch, proc_info.epoch);
     shared_set!(st, code_type, proc_info.code_type);
