@@ -55,7 +55,8 @@ def stats_enabled(value=None):
 
 def one_run(binary, python, depth, seconds, rate):
     """One measurement; None when something else turned the stats off
-    meanwhile (the program time is then not all counted)."""
+    meanwhile (the program time is then not all counted) or the program
+    did not run."""
     stats_enabled("1")
     out = "/tmp/depth_cost-%d.collapsed" % os.getpid()
     w = subprocess.Popen([python, os.path.join(HERE, "workloads", "recursion.py"),
@@ -71,9 +72,11 @@ def one_run(binary, python, depth, seconds, rate):
     w.stdin.write("go\n")
     w.stdin.flush()
     time.sleep(seconds)
+    # Read before the workload ends: with --pid the profiler stops (and
+    # unloads its programs) as soon as its target has exited.
+    b = perf_prog_stats(p.pid)
     w.kill()
     w.wait()
-    b = perf_prog_stats(p.pid)
     valid = stats_enabled() == "1" and b[0] > a[0]
     p.send_signal(2)
     err = p.communicate()[1]

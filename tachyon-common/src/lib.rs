@@ -18,6 +18,10 @@ pub const MAX_OFF_CPU_FRAMES: usize = 1024;
 /// How long a thread found without a `PyThreadState` is remembered as such
 /// (its ticks skip the thread-list walk meanwhile), in nanoseconds.
 pub const NO_TSTATE_TTL_NS: u64 = 100_000_000;
+/// Bytes of a `PyThreadState` the kernel reads at once: its thread id,
+/// frame (or `_PyCFrame`), interpreter and exception fields lie inside on
+/// every layout (fields beyond are read one by one).
+pub const TSTATE_WINDOW: usize = 192;
 /// Interpreters visited (main interpreter plus sub-interpreters).
 pub const MAX_INTERPRETERS_WALK: u32 = 4;
 /// Version slots in the `PY_OFFSETS` array (one per supported minor version).
@@ -226,6 +230,10 @@ pub struct Config {
     /// (`--opcodes`; 3.11+ layouts, [`OFFSETS_INSTR_PTR`]) into
     /// [`SampleHeader::leaf_opcode`]; 0 or 1.
     pub opcodes: u32,
+    /// Which of [`SAMPLE_HOLDS_GIL`], [`SAMPLE_IN_EXCEPTION`] and
+    /// [`SAMPLE_IN_GC`] the run needs: each costs reads of process memory
+    /// on every sample, so the kernel finds out only those.
+    pub thread_flags: u32,
 }
 
 /// Ring buffer record kinds (first u32 of every record).
@@ -483,7 +491,7 @@ const _: () = {
 };
 
 const _: () = {
-    assert!(core::mem::size_of::<Config>() == 32);
+    assert!(core::mem::size_of::<Config>() == 36);
     assert!(core::mem::offset_of!(Config, task_fsbase) == 0);
     assert!(core::mem::offset_of!(Config, task_pid) == 4);
     assert!(core::mem::offset_of!(Config, task_tgid) == 8);

@@ -43,7 +43,7 @@ use tachyon_common::{
     OFFSETS_GC_IN_INTERP, OFFSETS_GIL_IN_INTERP, OFFSETS_INSTR_PTR, OFFSETS_NAME_HASH,
     OFFSETS_NO_EXC_INFO, OFFSETS_OWNER, SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC,
     SAMPLE_OFF_CPU, SAMPLE_ON_CPU, SAMPLE_PREEMPTED, SAMPLE_READ_ERROR, SAMPLE_TORN,
-    SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE,
+    SAMPLE_TRUNCATED, SAMPLE_UNINTERRUPTIBLE, TSTATE_WINDOW,
 };
 
 #[map]
@@ -101,6 +101,12 @@ struct WalkState {
     epoch: u32,
     /// `ProcInfo::code_type` of the process walked.
     code_type: u64,
+    /// The first [`TSTATE_WINDOW`] bytes of the thread state found, read
+    /// once: its thread id, frame, interpreter and exception fields come
+    /// from here (when they lie inside) instead of a read each.
+    tbuf: [u8; TSTATE_WINDOW],
+    /// `tbuf` holds the thread state at this address (0: nothing).
+    tbuf_of: u64,
     /// Next frame to read (0: done).
     frame: u64,
     /// Thread-list cursor, then the thread state found (0: none).
@@ -199,15 +205,16 @@ fn read_user<T: Copy>(addr: u64) -> Option<T> {
     }
 }
 
-/// Reads a `T` at a userspace-supplied offset inside the frame buffer,
-/// bounds-checked for the verifier.
+/// Reads a `T` at a userspace-supplied offset inside a buffer of `N`
+/// bytes (a frame, a code window, a thread state's head), bounds-checked
+/// for the verifier.
 #[inline(always)]
-fn buf_read<T: Copy>(buf: &[u8; FRAME_BUF_SIZE], off: u32) -> Option<T> {
+fn buf_read<T: Copy, const N: usize>(buf: &[u8; N], off: u32) -> Option<T> {
     let off = off as usize;
-    if off > FRAME_BUF_SIZE - core::mem::size_of::<T>() {
+    if off > N - core::mem::size_of::<T>() {
         return None;
     }
-    // SAFETY: `off + size_of::<T>() <= FRAME_BUF_SIZE` was checked above, and
+    // SAFETY: `off + size_of::<T>() <= N` was checked above, and
     // `read_unaligned` has no alignment requirement.
     Some(unsafe { core::ptr::read_unaligned(buf.as_ptr().add(off) as *const T) })
 }
@@ -389,18 +396,18 @@ fn read_fields(st: &mut WalkState, frame: u64) -> bool {
         return false;
     }
     let instr = if st.off.flags & OFFSETS_INSTR_PTR != 0 {
-        buf_read::<u64>(&st.buf, st.off.frame_instr).unwrap_or(0)
+        buf_read::<u64, _>(&st.buf, st.off.frame_instr).unwrap_or(0)
     } else {
-        buf_read::<i32>(&st.buf, st.off.frame_instr).unwrap_or(-1) as u32 as u64
+        buf_read::<i32, _>(&st.buf, st.off.frame_instr).unwrap_or(-1) as u32 as u64
     };
     let owner = if st.off.flags & OFFSETS_OWNER != 0 {
-        buf_read::<u8>(&st.buf, st.off.frame_owner).unwrap_or(0) as u32
+        buf_read::<u8, _>(&st.buf, st.off.frame_owner).unwrap_or(0) as u32
     } else {
         0
     };
     st.fields = FrameFields {
-        previous: buf_read::<u64>(&st.buf, st.off.frame_previous).unwrap_or(0),
-        code: buf_read::<u64>(&st.buf, st.off.frame_code).unwrap_or(0),
+        previous: buf_read::<u64, _>(&st.buf, st.off.frame_previous).unwrap_or(0),
+        code: buf_read::<u64, _>(&st.buf, st.off.frame_code).unwrap_or(0),
         instr,
         owner,
         _pad: 0,
@@ -479,10 +486,10 @@ fn report_code(st: &WalkState, code: u64, fp: u32) -> bool {
     };
     let c = &st.off.capture;
     let w = st.off.code_window;
-    let qualname = buf_read::<u64>(&st.cbuf, c.qualname.wrapping_sub(w)).unwrap_or(0);
-    let filename = buf_read::<u64>(&st.cbuf, c.filename.wrapping_sub(w)).unwrap_or(0);
-    let table = buf_read::<u64>(&st.cbuf, c.linetable.wrapping_sub(w)).unwrap_or(0);
-    let firstlineno = buf_read::<i32>(&st.cbuf, c.firstlineno.wrapping_sub(w)).unwrap_or(0);
+    let qualname = buf_read::<u64, _>(&st.cbuf, c.qualname.wrapping_sub(w)).unwrap_or(0);
+    let filename = buf_read::<u64, _>(&st.cbuf, c.filename.wrapping_sub(w)).unwrap_or(0);
+    let table = buf_read::<u64, _>(&st.cbuf, c.linetable.wrapping_sub(w)).unwrap_or(0);
+    let firstlineno = buf_read::<i32, _>(&st.cbuf, c.firstlineno.wrapping_sub(w)).unwrap_or(0);
     // SAFETY: `rec` points at this CPU's CODE_SCRATCH value; `data` holds
     // CODE_NAME_MAX + CODE_FILE_MAX + CODE_TABLE_MAX bytes.
     let data = unsafe { core::ptr::addr_of_mut!((*rec).data) as *mut u8 };
@@ -832,9 +839,9 @@ fn code_fingerprint(st: &mut WalkState, code: u64) -> u32 {
         )
     };
     // Offsets validated by userspace: both fields lie inside the window.
-    let name =
-        buf_read::<u64>(&st.cbuf, st.off.code_name.wrapping_sub(st.off.code_window)).unwrap_or(0);
-    let field = buf_read::<u32>(
+    let name = buf_read::<u64, _>(&st.cbuf, st.off.code_name.wrapping_sub(st.off.code_window))
+        .unwrap_or(0);
+    let field = buf_read::<u32, _>(
         &st.cbuf,
         st.off.code_fp_field.wrapping_sub(st.off.code_window),
     )
@@ -845,7 +852,7 @@ fn code_fingerprint(st: &mut WalkState, code: u64) -> u32 {
             fp = fingerprint(name, 0, field);
         } else if let Some(h) = read_user::<u64>(name + st.off.str_hash as u64) {
             let at = |off: u32| {
-                buf_read::<u64>(&st.cbuf, off.wrapping_sub(st.off.code_window)).unwrap_or(0)
+                buf_read::<u64, _>(&st.cbuf, off.wrapping_sub(st.off.code_window)).unwrap_or(0)
             };
             let mix = identity_mix(h, at(st.off.capture.filename), at(st.off.capture.linetable));
             fp = fingerprint(name, mix, field);
@@ -912,12 +919,14 @@ fn find_tstate(
     fsbase: u64,
     trust_misses: bool,
 ) -> u64 {
+    shared_set!(st, tbuf_of, 0);
     if let Some(p) = TSTATE_CACHE.get_ptr(key) {
         // SAFETY: pointer from a successful map lookup.
         let ts = unsafe { *p };
-        if read_user::<u64>(ts + off.tstate_thread_id as u64) == Some(fsbase) {
+        if read_tstate_window(st, ts) && tstate_u64(st, ts, off.tstate_thread_id) == fsbase {
             return ts;
         }
+        shared_set!(st, tbuf_of, 0);
     }
     // SAFETY: bpf_ktime_get_ns has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
@@ -961,6 +970,7 @@ fn find_tstate(
         let ts = shared_get!(st, tstate);
         if shared_get!(st, found) != 0 && ts != 0 {
             let _ = TSTATE_CACHE.insert(key, ts, 0);
+            read_tstate_window(st, ts);
             return ts;
         }
         interp = read_user::<u64>(interp + off.interp_next as u64).unwrap_or(0);
@@ -979,20 +989,71 @@ fn user_u64(base: u64, off: u32) -> u64 {
     read_user::<u64>(base + off as u64).unwrap_or(0)
 }
 
-/// Flags describing the thread's interpreter state: GIL held, exception
-/// being handled, garbage collection running.
+/// Reads the head of the thread state at `tstate` into `st.tbuf`; false
+/// when it cannot be read.
 #[inline(always)]
-fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
+fn read_tstate_window(st: *mut WalkState, tstate: u64) -> bool {
+    // SAFETY: the helper writes at most TSTATE_WINDOW bytes into `tbuf`,
+    // an array of that size in this CPU's WALK map value.
+    let r = unsafe {
+        bpf_probe_read_user(
+            core::ptr::addr_of_mut!((*st).tbuf) as *mut c_void,
+            TSTATE_WINDOW as u32,
+            tstate as *const c_void,
+        )
+    };
+    shared_set!(st, tbuf_of, if r == 0 { tstate } else { 0 });
+    r == 0
+}
+
+/// A u64 field of the thread state at `tstate`: from `st.tbuf` when it
+/// holds that thread state and the field lies inside, else read.
+#[inline(always)]
+fn tstate_u64(st: *const WalkState, tstate: u64, off: u32) -> u64 {
+    // SAFETY: `st` points at this CPU's WALK map value.
+    let st = unsafe { &*st };
+    if tstate != 0 && st.tbuf_of == tstate {
+        if let Some(v) = buf_read::<u64, TSTATE_WINDOW>(&st.tbuf, off) {
+            return v;
+        }
+    }
+    user_u64(tstate, off)
+}
+
+/// Flags describing the thread's interpreter state: GIL held, exception
+/// being handled, garbage collection running; only those in `want`
+/// (`Config::thread_flags`: each costs reads of process memory).
+#[inline(always)]
+fn thread_flags(
+    st: *const WalkState,
+    off: &PyOffsets,
+    proc_info: &ProcInfo,
+    tstate: u64,
+    want: u32,
+) -> u32 {
     let mut flags = 0;
-    let interp = user_u64(tstate, off.tstate_interp);
+    let interp = if want & (SAMPLE_HOLDS_GIL | SAMPLE_IN_GC) != 0 {
+        tstate_u64(st, tstate, off.tstate_interp)
+    } else {
+        0
+    };
     let gil_base = if off.flags & OFFSETS_GIL_IN_INTERP != 0 {
         interp
     } else {
         proc_info.runtime_addr
     };
-    if gil_base != 0 {
-        let locked = read_user::<u32>(gil_base + off.gil_locked as u64).unwrap_or(0);
-        if locked != 0 && user_u64(gil_base, off.gil_last_holder) == tstate {
+    if want & SAMPLE_HOLDS_GIL != 0 && gil_base != 0 {
+        // `last_holder` and `locked` side by side (every layout so far):
+        // one read.
+        let (locked, holder) = if off.gil_locked == off.gil_last_holder + 8 {
+            let pair =
+                read_user::<[u64; 2]>(gil_base + off.gil_last_holder as u64).unwrap_or([0; 2]);
+            (pair[1] as u32, pair[0])
+        } else {
+            let locked = read_user::<u32>(gil_base + off.gil_locked as u64).unwrap_or(0);
+            (locked, user_u64(gil_base, off.gil_last_holder))
+        };
+        if locked != 0 && holder == tstate {
             flags |= SAMPLE_HOLDS_GIL;
         }
     }
@@ -1001,13 +1062,16 @@ fn thread_flags(off: &PyOffsets, proc_info: &ProcInfo, tstate: u64) -> u32 {
     } else {
         proc_info.runtime_addr
     };
-    if gc_base != 0 && read_user::<u32>(gc_base + off.gc_collecting as u64).unwrap_or(0) != 0 {
+    if want & SAMPLE_IN_GC != 0
+        && gc_base != 0
+        && read_user::<u32>(gc_base + off.gc_collecting as u64).unwrap_or(0) != 0
+    {
         flags |= SAMPLE_IN_GC;
     }
     // sys.exc_info(): the first item of the exc_info chain whose value is
     // neither NULL nor None (generators push empty items).
-    let mut item = if off.flags & OFFSETS_NO_EXC_INFO == 0 {
-        user_u64(tstate, off.tstate_exc_info)
+    let mut item = if want & SAMPLE_IN_EXCEPTION != 0 && off.flags & OFFSETS_NO_EXC_INFO == 0 {
+        tstate_u64(st, tstate, off.tstate_exc_info)
     } else {
         0
     };
@@ -1136,11 +1200,11 @@ fn capture(
         );
         return false;
     }
-    let mut top = user_u64(tstate, off.tstate_frame);
+    let mut top = tstate_u64(st, tstate, off.tstate_frame);
     if off.flags & OFFSETS_CFRAME != 0 && top != 0 {
         top = user_u64(top, off.cframe_current);
     }
-    let flags = base_flags | thread_flags(off, proc_info, tstate);
+    let flags = base_flags | thread_flags(st, off, proc_info, tstate, cfg.thread_flags);
     let (task, task_frame_addr) = running_task(proc_info, tstate);
     shared_set!(st, task_frame_addr, task_frame_addr);
     shared_set!(st, task_index, 0);

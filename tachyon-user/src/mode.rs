@@ -1,7 +1,9 @@
 //! Sampling modes. Every sample carries flags; a mode is a filter over them,
 //! so one recording can be re-filtered into any mode.
 
-use tachyon_common::{SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_OFF_CPU, SAMPLE_ON_CPU};
+use tachyon_common::{
+    SAMPLE_HOLDS_GIL, SAMPLE_IN_EXCEPTION, SAMPLE_IN_GC, SAMPLE_OFF_CPU, SAMPLE_ON_CPU,
+};
 
 /// What time a profile shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -41,6 +43,24 @@ impl Mode {
         matches!(self, Mode::Wall | Mode::Exception)
     }
 
+    /// The thread-state flags the kernel must find out for a run of this
+    /// mode (`Config::thread_flags`; each costs reads of process memory on
+    /// every sample): the mode's own, GC state for `<GC>` frames, and all
+    /// of them when the timeline is kept (a recording can be re-filtered
+    /// into any mode).
+    pub fn kernel_thread_flags(self, keep_timeline: bool, show_gc: bool) -> u32 {
+        let all = SAMPLE_HOLDS_GIL | SAMPLE_IN_EXCEPTION | SAMPLE_IN_GC;
+        if keep_timeline {
+            return all;
+        }
+        let own = match self {
+            Mode::Wall | Mode::Cpu => 0,
+            Mode::Gil => SAMPLE_HOLDS_GIL,
+            Mode::Exception => SAMPLE_IN_EXCEPTION,
+        };
+        own | if show_gc { SAMPLE_IN_GC } else { 0 }
+    }
+
     /// Whether a sample with these `SAMPLE_*` flags belongs in this mode.
     pub fn keeps(self, flags: u32) -> bool {
         let on_cpu = flags & SAMPLE_ON_CPU != 0;
@@ -69,6 +89,28 @@ mod tests {
         assert!(Mode::Exception.keeps(off | SAMPLE_IN_EXCEPTION) && !Mode::Exception.keeps(on));
         for m in [Mode::Wall, Mode::Cpu, Mode::Gil, Mode::Exception] {
             assert_eq!(Mode::from_name(m.name()), Some(m));
+        }
+    }
+
+    #[test]
+    fn the_kernel_finds_out_only_the_flags_a_run_uses() {
+        let all = SAMPLE_HOLDS_GIL | SAMPLE_IN_EXCEPTION | SAMPLE_IN_GC;
+        assert_eq!(Mode::Cpu.kernel_thread_flags(false, false), 0);
+        assert_eq!(Mode::Wall.kernel_thread_flags(false, true), SAMPLE_IN_GC);
+        assert_eq!(
+            Mode::Gil.kernel_thread_flags(false, false),
+            SAMPLE_HOLDS_GIL
+        );
+        assert_eq!(
+            Mode::Exception.kernel_thread_flags(false, true),
+            SAMPLE_IN_EXCEPTION | SAMPLE_IN_GC
+        );
+        // Every mode keeps what it filters on.
+        for m in [Mode::Wall, Mode::Cpu, Mode::Gil, Mode::Exception] {
+            let want = m.kernel_thread_flags(false, false);
+            assert!(m.keeps(SAMPLE_ON_CPU | want));
+            // A kept timeline can be re-filtered into any mode later.
+            assert_eq!(m.kernel_thread_flags(true, false), all);
         }
     }
 }

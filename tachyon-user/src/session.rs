@@ -190,6 +190,9 @@ fn start_sampler(
         kernel_stacks: opts.kernel_stacks as u32,
         native_stacks: opts.native_stacks as u32,
         opcodes: opts.opcodes as u32,
+        thread_flags: opts
+            .mode
+            .kernel_thread_flags(opts.keep_timeline, opts.show_gc),
     };
     log::debug!("kernel config: {config:?}");
     let drain = DrainPolicy::new(

@@ -956,6 +956,22 @@ mod tests {
             if k.flags & OFFSETS_OWNER != 0 {
                 assert!(k.frame_owner < k.frame_read_size, "3.{}", l.minor);
             }
+            // The thread-state fields every sample reads lie in the one
+            // window the kernel reads of it.
+            for f in [
+                k.tstate_thread_id,
+                k.tstate_frame,
+                k.tstate_interp,
+                k.tstate_exc_info,
+            ] {
+                assert!(
+                    f as usize + 8 <= tachyon_common::TSTATE_WINDOW,
+                    "3.{}",
+                    l.minor
+                );
+            }
+            // And the GIL's holder and lock are one read.
+            assert_eq!(k.gil_locked, k.gil_last_holder + 8, "3.{}", l.minor);
             assert!(l.code.header_size >= l.code.linetable + 8);
             assert!(l.code.header_size >= l.code.fp_field + 4);
             assert_eq!(k.code_fp_field, l.code.fp_field);
