@@ -126,6 +126,14 @@ pub struct SamplingArgs {
     /// `RUST_LOG=tachyon_ebpf=debug`). Off, they cost nothing.
     #[arg(long)]
     pub debug_ebpf: bool,
+
+    /// The profiler's niceness, -20 to 19. Default: -10 when started at
+    /// the default 0, so that it drains its buffer in time when every CPU
+    /// is busy (it needs a few percent of one core); a niceness it was
+    /// started with (`nice -n 5 tachyon-bpf …`) is kept. A command that
+    /// `run` starts keeps the caller's.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = parse_nice)]
+    pub nice: Option<i32>,
 }
 
 /// `--mode` (short `-m` where it means nothing else).
@@ -411,6 +419,18 @@ impl OutputArgs {
     }
 }
 
+/// Parses a niceness within [`crate::priority::NICE_RANGE`].
+pub fn parse_nice(s: &str) -> Result<i32, String> {
+    let n: i32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a niceness (an integer from -20 to 19)"))?;
+    if !crate::priority::NICE_RANGE.contains(&n) {
+        return Err(format!("niceness {n} is outside -20 to 19"));
+    }
+    Ok(n)
+}
+
 /// Parses `99`, `1000`, `10k`, `10khz`, `2.5kHz`, `100hz`.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
     let lower = s.trim().to_ascii_lowercase();
@@ -469,6 +489,21 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("-3s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn nices_parse_within_range() {
+        assert_eq!(parse_nice("-10"), Ok(-10));
+        assert_eq!(parse_nice("19"), Ok(19));
+        assert_eq!(parse_nice("-20"), Ok(-20));
+        assert!(parse_nice("-21").is_err());
+        assert!(parse_nice("20").is_err());
+        assert!(parse_nice("high").is_err());
+        let cli =
+            Cli::try_parse_from(["tachyon-bpf", "--pid", "1", "--nice", "-5"]).expect("parses");
+        assert_eq!(cli.sampling.nice, Some(-5));
+        let cli = Cli::try_parse_from(["tachyon-bpf", "--pid", "1"]).expect("parses");
+        assert_eq!(cli.sampling.nice, None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod mode;
 pub mod native;
 pub mod output;
+pub mod priority;
 pub mod procfs;
 pub mod profile;
 pub mod progress;

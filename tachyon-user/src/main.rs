@@ -38,6 +38,17 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     sampling.debug_ebpf |= log::log_enabled!(target: "tachyon_ebpf", log::Level::Debug);
+    let nice = sampling.nice;
+    // `run` sets it once its command is forked (the command keeps ours).
+    if matches!(
+        cli.command,
+        None | Some(Command::Agent(_)) | Some(Command::Top(_))
+    ) {
+        if let Err(e) = raise_priority(nice) {
+            eprintln!("tachyon-bpf: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command.take() {
         Some(Command::Replay(args)) => replay(args).map(|()| ExitCode::SUCCESS),
         Some(Command::Agent(args)) => agent::run(*args).map(|()| ExitCode::SUCCESS),
@@ -65,6 +76,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Sets the profiler's niceness (`--nice`, see [`tachyon::priority`]):
+/// before any thread starts, so that every thread has it. A failure is an
+/// error when `--nice` asked for it, a warning otherwise.
+pub(crate) fn raise_priority(requested: Option<i32>) -> Result<()> {
+    match tachyon::priority::apply(requested) {
+        Ok(Some(n)) => log::debug!("niceness {n}"),
+        Ok(None) => {}
+        Err(e) if requested.is_some() => return Err(e).context("--nice"),
+        Err(e) => {
+            eprintln!("tachyon-bpf: warning: {e}; samples may be lost when every CPU is busy")
+        }
+    }
+    Ok(())
 }
 
 /// The session options the sampling flags ask for.

@@ -57,6 +57,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
 
     let mut child = launch::spawn_gated(&argv, who.as_ref(), io)?;
+    // Forked: the command keeps the caller's niceness.
+    super::raise_priority(s.nice)?;
     let reaper = Reaper::start(child.pid)?;
     ready.follow.push(child.pid);
     // Our own messages while the screen is up: shown after it.
