@@ -2,7 +2,7 @@
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::{PerfEvent, RawTracePoint};
+use aya::programs::{PerfEvent, Program, RawTracePoint};
 use aya::util::online_cpus;
 use aya::{Ebpf, EbpfLoader};
 use aya_log::EbpfLogger;
@@ -127,7 +127,7 @@ pub fn online_cpu_count() -> Result<usize, BpfError> {
 /// The loaded and attached sampler.
 pub struct Sampler {
     /// Keeps programs and links alive.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     procs: BpfHashMap<MapData, u32, ProcInfo>,
     /// `OFF_CPU`: threads (tid → tgid) whose next switch-in the kernel
     /// reports (wall mode).
@@ -249,7 +249,7 @@ impl Sampler {
         sample.load().map_err(prog_err("sample"))?;
         let cpus = attach_on_every_cpu(sample, "sample", rate_hz)?;
         Ok(Self {
-            _ebpf: ebpf,
+            ebpf,
             procs,
             off_cpu: off_cpu_map,
             offsets,
@@ -315,6 +315,23 @@ impl Sampler {
     /// The ring buffer, taken once by the event loop.
     pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
         self.events.take()
+    }
+
+    /// Stops sampling for good: detaches and unloads every program, so
+    /// that nothing more is written. What they wrote (ring buffer, log
+    /// records, counters) stays readable: a final drain then sees every
+    /// record the counters count.
+    pub fn stop(&mut self) {
+        for (name, prog) in self.ebpf.programs_mut() {
+            let r = match prog {
+                Program::PerfEvent(p) => p.unload(),
+                Program::RawTracePoint(p) => p.unload(),
+                _ => Ok(()),
+            };
+            if let Err(e) = r {
+                log::debug!("unloading {name}: {e}");
+            }
+        }
     }
 
     /// Counter totals over all CPUs, indexed by `tachyon_common::counter`.

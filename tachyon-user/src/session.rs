@@ -315,6 +315,9 @@ pub async fn run(
         }
     }
     reporter.finish();
+    // Nothing more is written from here: the counters read at the end
+    // count exactly what the last drain and log flush see.
+    engine.sampler.stop();
     // Whatever the kernel wrote before we stopped still counts.
     while engine.drain(ring.get_mut()) {}
     kernel_logs.flush();
