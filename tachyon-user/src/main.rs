@@ -40,10 +40,12 @@ fn main() -> ExitCode {
     sampling.debug_ebpf |= log::log_enabled!(target: "tachyon_ebpf", log::Level::Debug);
     let nice = sampling.nice;
     // `run` sets it once its command is forked (the command keeps ours).
+    // Without the privileges to sample the run fails with that error alone.
     if matches!(
         cli.command,
         None | Some(Command::Agent(_)) | Some(Command::Top(_))
-    ) {
+    ) && tachyon::kernel::check_privileges().is_ok()
+    {
         if let Err(e) = raise_priority(nice) {
             eprintln!("tachyon-bpf: error: {e:#}");
             return ExitCode::FAILURE;
